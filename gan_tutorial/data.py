@@ -1,0 +1,271 @@
+"""Data for the chapters: MNIST as one tensor in [-1, 1], and toy distributions with exact densities.
+
+MNIST comes through ``torchvision.datasets.MNIST``; this module adds what a tutorial
+needs around it: one device-resident tensor scaled to the range of a Tanh generator, a
+random-batch iterator that indexes that tensor directly (no ``DataLoader`` in the hot
+loop), and errors that say what is missing and how to fix it when there is no network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+import socket
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .runtime import data_dir
+
+#: The four files ``torchvision.datasets.MNIST`` reads from ``<root>/MNIST/raw/``.
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# IDX magic numbers: 0x0801 = uint8 vector (labels), 0x0803 = uint8 3-D array (images).
+_IDX_MAGIC = {"images": 2051, "labels": 2049}
+
+
+class MNISTNotFoundError(FileNotFoundError):
+    """MNIST is not on disk and cannot be downloaded."""
+
+
+class MNISTCorruptError(ValueError):
+    """An MNIST file on disk is truncated or not an IDX file."""
+
+
+def mnist_raw_dir(root: str | Path | None = None) -> Path:
+    """``<root>/MNIST/raw``: where the four MNIST files go (``root`` defaults to :func:`data_dir`)."""
+    return Path(root if root is not None else data_dir()) / "MNIST" / "raw"
+
+
+def _decompress_gz(raw: Path) -> None:
+    """Unpack ``X.gz`` to ``X`` for any file that is only present compressed."""
+    for name in MNIST_FILES:
+        target, packed = raw / name, raw / f"{name}.gz"
+        if not target.exists() and packed.exists():
+            tmp = target.with_suffix(".part")
+            try:
+                with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except (OSError, EOFError) as err:
+                tmp.unlink(missing_ok=True)
+                raise MNISTCorruptError(
+                    f"{packed} is not a readable gzip file ({err}); delete it and copy or "
+                    "download it again"
+                ) from err
+            tmp.replace(target)
+
+
+def check_idx_file(path: Path) -> tuple[int, ...]:
+    """Validate an MNIST IDX file's header against its size; return its shape.
+
+    IDX layout: a 4-byte big-endian magic number (2049 labels, 2051 images), one 4-byte
+    big-endian size per dimension, then the uint8 payload. A file whose length does not
+    match its header is truncated or corrupt.
+    """
+    kind = "labels" if "labels" in path.name else "images"
+    ndim = 1 if kind == "labels" else 3
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4 * (ndim + 1))
+    fix = "delete it and copy or download MNIST again"
+    if len(header) < 4 * (ndim + 1):
+        raise MNISTCorruptError(f"{path} is only {size} bytes, too short for an IDX header; {fix}")
+    magic = int.from_bytes(header[:4], "big")
+    if magic != _IDX_MAGIC[kind]:
+        raise MNISTCorruptError(
+            f"{path} does not start with the IDX magic number {_IDX_MAGIC[kind]} of MNIST "
+            f"{kind} (found {magic}); is it still gzip-compressed or another file? {fix}"
+        )
+    shape = tuple(int.from_bytes(header[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(ndim))
+    expected = 4 * (ndim + 1) + math.prod(shape)
+    if size != expected:
+        raise MNISTCorruptError(
+            f"{path} has {size} bytes but its header promises {expected} (shape {shape}): "
+            f"the file is truncated or corrupt; {fix}"
+        )
+    return shape
+
+
+def _online(url: str, timeout: float = 3.0) -> bool:
+    """Can we open a TCP connection to the host of ``url`` within ``timeout`` seconds?"""
+    parsed = urllib.parse.urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _missing_message(raw: Path, missing: list[str], why: str) -> str:
+    listing = "\n".join(f"  {name}" for name in MNIST_FILES)
+    return (
+        f"MNIST is not in {raw} ({why}). Missing: {', '.join(missing)}.\n"
+        f"Put these four files there, uncompressed or as .gz:\n{listing}\n"
+        f"or set $GAN_TUTORIAL_DATA to a folder that has them under MNIST/raw/, "
+        "or run once with a network connection to download them."
+    )
+
+
+def ensure_mnist(root: str | Path | None = None, download: bool = True) -> Path:
+    """Make sure the four MNIST files are in ``<root>/MNIST/raw``; return that folder.
+
+    Unpacks ``.gz`` copies, validates every file's header against its size, and
+    downloads through torchvision only when files are missing, ``download`` is true and
+    the mirror answers within seconds (so an offline machine gets an error, not a hang).
+    """
+    from torchvision.datasets import MNIST
+
+    raw = mnist_raw_dir(root)
+    if raw.is_dir():
+        _decompress_gz(raw)
+    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    if missing:
+        if not download:
+            raise MNISTNotFoundError(_missing_message(raw, missing, "download=False"))
+        if not _online(MNIST.mirrors[0]):
+            raise MNISTNotFoundError(_missing_message(raw, missing, "no network to download it"))
+        MNIST(str(raw.parent.parent), train=True, download=True)
+        MNIST(str(raw.parent.parent), train=False, download=True)
+    for name in MNIST_FILES:
+        check_idx_file(raw / name)
+    return raw
+
+
+def load_mnist(
+    train: bool = True,
+    device: str | torch.device = "cpu",
+    root: str | Path | None = None,
+    download: bool = True,
+    labels: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """MNIST as one float32 tensor of shape (N, 1, 28, 28) in [-1, 1] on ``device``.
+
+    Pixels p in {0, ..., 255} map to x = p / 127.5 - 1, so 0 -> -1 and 255 -> 1: the
+    range of a Tanh generator. ``train=True`` gives the 60,000 training images, ``False``
+    the 10,000 test images. With ``labels=True`` returns ``(images, labels)``, labels an
+    int64 tensor of shape (N,).
+    """
+    from torchvision.datasets import MNIST
+
+    raw = ensure_mnist(root, download=download)
+    dataset = MNIST(str(raw.parent.parent), train=train, download=False)
+    x = dataset.data.to(device=device).unsqueeze(1).float().div_(127.5).sub_(1.0)  # (N, 1, 28, 28)
+    if labels:
+        return x, dataset.targets.to(device=device)
+    return x
+
+
+def random_batches(
+    x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """Endless batches of ``x`` (indexed along dim 0), reshuffled every epoch.
+
+    The permutation is drawn on the CPU (so one seeded CPU generator makes runs
+    repeatable on any device) and moved once per epoch; each batch is then a slice of
+    an index tensor that already lives on ``x.device``: no host synchronisation.
+    Incomplete last batches are dropped.
+    """
+    n = x.shape[0]
+    if not 0 < batch_size <= n:
+        raise ValueError(f"batch_size must be between 1 and the {n} samples, got {batch_size}")
+    while True:
+        perm = torch.randperm(n, generator=generator).to(x.device, non_blocking=True)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield x[perm[start : start + batch_size]]
+
+
+# ---------------------------------------------------------------------------------------
+# Toy distributions
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """A mixture of isotropic Gaussians in ``dim`` dimensions with known density.
+
+    p(x) = sum_k w_k N(x; mu_k, sigma_k^2 I). ``means`` is (K, dim), ``stds`` and
+    ``weights`` are (K,); weights sum to 1. Samples come out as (n, dim) float32.
+    """
+
+    means: torch.Tensor
+    stds: torch.Tensor
+    weights: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.means.ndim != 2:
+            raise ValueError(f"means must be (K, dim), got shape {tuple(self.means.shape)}")
+        k = self.means.shape[0]
+        if self.stds.shape != (k,) or self.weights.shape != (k,):
+            raise ValueError(f"stds and weights must have shape ({k},) to match {k} means")
+        if (self.stds <= 0).any() or (self.weights < 0).any():
+            raise ValueError("stds must be positive and weights non-negative")
+        if abs(float(self.weights.sum()) - 1.0) > 1e-6:
+            raise ValueError(f"weights must sum to 1, they sum to {float(self.weights.sum())}")
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples, shape (n, dim): pick a component by weight, then add its noise."""
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        noise = torch.randn(n, self.dim, generator=generator)
+        return (self.means[k] + self.stds[k, None] * noise).float()
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) for x of shape (n, dim), computed stably with ``logsumexp``."""
+        x = x.to(self.means.dtype)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (n, {self.dim}), got {tuple(x.shape)}")
+        sq = ((x[:, None, :] - self.means[None]) ** 2).sum(-1)  # (n, K)
+        var = self.stds**2
+        log_norm = -0.5 * self.dim * torch.log(2 * math.pi * var)  # (K,)
+        return torch.logsumexp(torch.log(self.weights) + log_norm - 0.5 * sq / var, dim=1)
+
+    def pdf(self, x: torch.Tensor) -> torch.Tensor:
+        """p(x) for x of shape (n, dim)."""
+        return self.log_prob(x).exp()
+
+
+def gaussian_mixture_1d(
+    means: tuple[float, ...] = (-2.0, 2.0),
+    stds: tuple[float, ...] = (0.5, 0.5),
+    weights: tuple[float, ...] | None = None,
+) -> GaussianMixture:
+    """A 1-D mixture (equal weights unless given); samples are (n, 1)."""
+    k = len(means)
+    w = torch.full((k,), 1.0 / k) if weights is None else torch.tensor(weights, dtype=torch.float64)
+    return GaussianMixture(
+        torch.tensor(means, dtype=torch.float64)[:, None], torch.tensor(stds, dtype=torch.float64), w.double()
+    )
+
+
+def ring8(radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
+    """Eight Gaussians evenly spaced on a circle: mu_i = r (cos 2 pi i / 8, sin 2 pi i / 8).
+
+    Defaults follow the 2D-ring of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al.
+    2018): radius 1, standard deviation 0.01.
+    """
+    angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
+    means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+    return GaussianMixture(means, torch.full((8,), std, dtype=torch.float64), torch.full((8,), 1 / 8, dtype=torch.float64))
+
+
+def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
+    """25 Gaussians on a 5 x 5 grid: mu_ij = (-2 s + s i, -2 s + s j), i, j in 0..4.
+
+    Defaults follow the 2D-grid of VEEGAN and PacGAN: means at (-4 + 2i, -4 + 2j),
+    standard deviation 0.05.
+    """
+    ticks = (torch.arange(5, dtype=torch.float64) - 2) * spacing
+    means = torch.cartesian_prod(ticks, ticks)
+    return GaussianMixture(means, torch.full((25,), std, dtype=torch.float64), torch.full((25,), 1 / 25, dtype=torch.float64))

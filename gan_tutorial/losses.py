@@ -1,0 +1,104 @@
+r"""GAN losses, all computed from logits (the discriminator's pre-sigmoid output).
+
+Sign convention: D is trained so that real inputs get high logits; D(x) = sigmoid(l(x))
+is the probability D assigns to "x is real". Every function returns a loss to
+*minimise*, averaged over the batch.
+
+Goodfellow et al. 2014 write the game as min_G max_D V(D, G) with
+
+    V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))].
+
+With l a logit, log sigmoid(l) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l),
+which stay finite for any l; ``log(sigmoid(l))`` underflows to -inf once l < -104 in
+float32. Hence:
+
+* discriminator (all cross-entropy games): minimise -V =
+  E[softplus(-l_real)] + E[softplus(l_fake)]; at l = 0 both terms are log 2, total log 4.
+* minimax ("saturating") generator: minimise V's second term,
+  E[log(1 - D(G(z)))] = -E[softplus(l_fake)]. Its gradient dies when D rejects fakes.
+* non-saturating generator: minimise -E[log D(G(z))] = E[softplus(-l_fake)].
+  D's objective is unchanged; only G's loss differs.
+* LSGAN (Mao et al. 2017), a-b-c coding, on raw scores s instead of logits:
+  D minimises 1/2 E[(s_real - b)^2] + 1/2 E[(s_fake - a)^2],
+  G minimises 1/2 E[(s_fake - c)^2]. With b - c = 1 and b - a = 2 (e.g. a=-1, b=1, c=0)
+  the game minimises the Pearson chi-squared divergence between p_data + p_g and 2 p_g.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-[log D(x) + log(1 - D(G(z)))] = softplus(-l_real) + softplus(l_fake), batch mean.
+
+    The discriminator's loss in the minimax and non-saturating games (log 4 at zero logits).
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
+    """log(1 - D(G(z))) = -softplus(l_fake), batch mean: G's side of V (saturating).
+
+    Its derivative with respect to the logit is -sigmoid(l_fake) = -D(G(z)), which goes
+    to 0 exactly when D confidently rejects the fakes (early training).
+    """
+    return -F.softplus(fake_logits).mean()
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(z)) = softplus(-l_fake), batch mean: the non-saturating generator loss.
+
+    Its derivative with respect to the logit is sigmoid(l_fake) - 1 = D(G(z)) - 1, close
+    to -1 when D rejects the fakes: a strong gradient when G needs it most.
+    """
+    return F.softplus(-fake_logits).mean()
+
+
+def d_loss_lsgan(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor, a: float = -1.0, b: float = 1.0
+) -> torch.Tensor:
+    """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] on raw scores (LSGAN's D loss)."""
+    return 0.5 * ((real_scores - b) ** 2).mean() + 0.5 * ((fake_scores - a) ** 2).mean()
+
+
+def g_loss_lsgan(fake_scores: torch.Tensor, c: float = 0.0) -> torch.Tensor:
+    """1/2 E[(D(G(z)) - c)^2] on raw scores (LSGAN's G loss)."""
+    return 0.5 * ((fake_scores - c) ** 2).mean()
+
+
+@dataclass(frozen=True)
+class GANLoss:
+    """A pair of losses: ``d(real_out, fake_out)`` for D and ``g(fake_out)`` for G."""
+
+    name: str
+    d: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    g: Callable[[torch.Tensor], torch.Tensor]
+    #: True when D's output is a logit (D(x) = sigmoid(out)); False for LSGAN's raw scores.
+    logits: bool = True
+
+
+LOSSES: dict[str, GANLoss] = {
+    "minimax": GANLoss("minimax", d_loss_bce, g_loss_minimax),
+    "nonsaturating": GANLoss("nonsaturating", d_loss_bce, g_loss_nonsaturating),
+    "lsgan": GANLoss("lsgan", d_loss_lsgan, g_loss_lsgan, logits=False),
+}
+_ALIASES = {"saturating": "minimax", "ns": "nonsaturating", "non-saturating": "nonsaturating"}
+
+
+def get_loss(name: str | GANLoss) -> GANLoss:
+    """The :class:`GANLoss` called ``name`` (``minimax``, ``nonsaturating``, ``lsgan``).
+
+    Raises ``ValueError`` naming the known losses for anything else.
+    """
+    if isinstance(name, GANLoss):
+        return name
+    key = _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    if key not in LOSSES:
+        known = ", ".join(list(LOSSES) + list(_ALIASES))
+        raise ValueError(f"unknown loss {name!r}; known losses: {known}")
+    return LOSSES[key]

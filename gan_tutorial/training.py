@@ -1,0 +1,156 @@
+"""The alternating updates of Goodfellow et al. 2014 (Algorithm 1), as small functions.
+
+One training iteration is ``k`` discriminator updates followed by one generator update:
+
+    for k steps:  D <- D - lr * grad_D  loss_D(D(x_real), D(G(z)))     # G frozen
+    once:         G <- G - lr * grad_G  loss_G(D(G(z)))                # D not updated
+
+Every chapter trains with these two functions; chapter 1 explains them. They return
+detached tensors (no ``.item()``), so a training loop never waits on the device until it
+chooses to log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .losses import GANLoss, get_loss
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """L2 norm of all of ``module``'s gradients together (0 if none), as a tensor."""
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    if not norms:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
+def _prob(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:
+    """Batch mean of D's output as a probability (sigmoid of logits) or raw LSGAN score."""
+    return (torch.sigmoid(out) if loss.logits else out).mean().detach()
+
+
+def d_step(
+    G: nn.Module,
+    D: nn.Module,
+    opt_D: torch.optim.Optimizer,
+    x_real: torch.Tensor,
+    z: torch.Tensor,
+    loss: str | GANLoss = "nonsaturating",
+) -> dict[str, torch.Tensor]:
+    """One update of D on a real batch and a fake batch G(z); G is not updated.
+
+    Returns detached tensors: ``loss_D``, ``d_real`` (mean D(x)), ``d_fake`` (mean
+    D(G(z)) before the G step) and ``grad_D`` (gradient norm).
+    """
+    loss = get_loss(loss)
+    with torch.no_grad():
+        x_fake = G(z)  # no graph through G: this step only moves D
+    opt_D.zero_grad(set_to_none=True)
+    real_out, fake_out = D(x_real), D(x_fake)
+    loss_D = loss.d(real_out, fake_out)
+    loss_D.backward()
+    grad = grad_norm(D)
+    opt_D.step()
+    return {
+        "loss_D": loss_D.detach(),
+        "d_real": _prob(real_out, loss),
+        "d_fake": _prob(fake_out, loss),
+        "grad_D": grad,
+    }
+
+
+def g_step(
+    G: nn.Module,
+    D: nn.Module,
+    opt_G: torch.optim.Optimizer,
+    z: torch.Tensor,
+    loss: str | GANLoss = "nonsaturating",
+) -> dict[str, torch.Tensor]:
+    """One update of G through a fixed D; D's parameters get no gradient and do not move.
+
+    Returns detached tensors: ``loss_G``, ``d_fake_g`` (mean D(G(z)) seen by this step,
+    i.e. after the D step) and ``grad_G``.
+    """
+    loss = get_loss(loss)
+    opt_G.zero_grad(set_to_none=True)
+    D.requires_grad_(False)  # gradients flow through D to G, but D's are not needed
+    try:
+        fake_out = D(G(z))
+        loss_G = loss.g(fake_out)
+        loss_G.backward()
+    finally:
+        D.requires_grad_(True)
+    grad = grad_norm(G)
+    opt_G.step()
+    return {"loss_G": loss_G.detach(), "d_fake_g": _prob(fake_out, loss), "grad_G": grad}
+
+
+@dataclass
+class History:
+    """What a training run records, one entry per logged step; plotting reads it."""
+
+    step: list[int] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def append(self, step: int, stats: dict[str, torch.Tensor]) -> None:
+        self.step.append(step)
+        for key, value in stats.items():
+            self.values.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.values[key]
+
+
+def train(
+    G: nn.Module,
+    D: nn.Module,
+    opt_G: torch.optim.Optimizer,
+    opt_D: torch.optim.Optimizer,
+    sample_real: Callable[[], torch.Tensor],
+    sample_z: Callable[[], torch.Tensor],
+    steps: int,
+    loss: str | GANLoss = "nonsaturating",
+    k: int = 1,
+    log_every: int = 10,
+    callback: Callable[[int], None] | None = None,
+) -> History:
+    """Run ``steps`` iterations of k D updates then one G update; return the history.
+
+    ``sample_real()`` returns a batch of real data, ``sample_z()`` a batch of latent
+    codes. Each D update draws a fresh real batch and fresh codes, as in Algorithm 1.
+    ``callback(step)`` runs after every iteration (snapshots, live plots). Statistics are
+    read back to the host only every ``log_every`` steps.
+    """
+    if k < 1:
+        raise ValueError(f"k (D steps per G step) must be at least 1, got {k}")
+    loss = get_loss(loss)
+    history = History()
+    for step in range(1, steps + 1):
+        for _ in range(k):
+            stats = d_step(G, D, opt_D, sample_real(), sample_z(), loss)
+        stats.update(g_step(G, D, opt_G, sample_z(), loss))
+        if step % log_every == 0 or step == steps:
+            check_finite(stats, step)
+            history.append(step, stats)
+        if callback is not None:
+            callback(step)
+    return history
+
+
+class DivergenceError(FloatingPointError):
+    """A loss became NaN or infinite."""
+
+
+def check_finite(stats: dict[str, torch.Tensor], step: int) -> None:
+    """Raise :class:`DivergenceError` if ``loss_D`` or ``loss_G`` is NaN or infinite."""
+    for key in ("loss_D", "loss_G"):
+        if key in stats and not torch.isfinite(stats[key]).all():
+            raise DivergenceError(
+                f"{key} is {float(stats[key])} at step {step}: training diverged. Lower the "
+                "learning rates, check the data range ([-1, 1]) and that losses use logits."
+            )
