@@ -57,8 +57,7 @@ def _decompress_gz(raw: Path) -> None:
             except (OSError, EOFError) as err:
                 tmp.unlink(missing_ok=True)
                 raise MNISTCorruptError(
-                    f"{packed} is not a readable gzip file ({err}); delete it and copy or "
-                    "download it again"
+                    f"{packed} is not a readable gzip file ({err}); delete it and copy or download it again"
                 ) from err
             tmp.replace(target)
 
@@ -257,7 +256,9 @@ def ring8(radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
     """
     angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
-    return GaussianMixture(means, torch.full((8,), std, dtype=torch.float64), torch.full((8,), 1 / 8, dtype=torch.float64))
+    return GaussianMixture(
+        means, torch.full((8,), std, dtype=torch.float64), torch.full((8,), 1 / 8, dtype=torch.float64)
+    )
 
 
 def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
@@ -268,4 +269,6 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
     """
     ticks = (torch.arange(5, dtype=torch.float64) - 2) * spacing
     means = torch.cartesian_prod(ticks, ticks)
-    return GaussianMixture(means, torch.full((25,), std, dtype=torch.float64), torch.full((25,), 1 / 25, dtype=torch.float64))
+    return GaussianMixture(
+        means, torch.full((25,), std, dtype=torch.float64), torch.full((25,), 1 / 25, dtype=torch.float64)
+    )
