@@ -1,0 +1,5 @@
+"""Metrics that judge a generator with numbers instead of by eye.
+
+* ``modes`` - mode coverage on the toy mixtures (chapter 2)
+* ``judge`` - an MNIST classifier's view: Frechet distance, classes covered (chapter 3)
+"""
