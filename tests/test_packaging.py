@@ -1,0 +1,78 @@
+"""The project's set-up: conda and pip agree, the repository URL lives in one place, and
+importing the package has no side effects."""
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# conda spells a few packages differently from pip.
+CONDA_NAMES = {"pytorch": "torch"}
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject():
+    pip_side = dict(
+        _split(r)
+        for r in PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["dev"]
+    )
+    conda_side = {}
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("\ndependencies:\n", 1)[1].splitlines():
+        m = re.match(r"^  - ([A-Za-z][^\s#]*)\s*$", line)
+        if m and m.group(1) not in ("pip", "pip:") and not m.group(1).startswith("python"):
+            name, spec = _split(m.group(1))
+            conda_side[CONDA_NAMES.get(name, name)] = spec
+    assert conda_side == pip_side
+    py = re.search(r"^  - python(\S*)", (ROOT / "environment.yml").read_text(), re.M).group(1)
+    assert py == PYPROJECT["project"]["requires-python"]
+
+
+def test_repository_url_is_the_same_everywhere():
+    url = PYPROJECT["project"]["urls"]["Repository"]
+    install = f"gan-tutorial @ git+{url}"
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks, "no notebooks found"
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        first = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+        assert 'if "google.colab" in sys.modules' in first, f"{path.name}: first code cell lacks the Colab guard"
+        assert install in first, f"{path.name}: Colab install step should read {install!r}"
+        assert "colab" not in json.dumps(nb["metadata"]), f"{path.name}: notebook metadata carries Colab state"
+    readme = (ROOT / "README.md").read_text()
+    badges = re.findall(r"colab\.research\.google\.com/github/([^)\s]+)", readme)
+    repo = url.removeprefix("https://github.com/")
+    assert badges and all(b.startswith(f"{repo}/blob/main/notebooks/") for b in badges)
+    assert {Path(b).name for b in badges} == {p.name for p in notebooks}
+
+
+IMPORT_PROBE = """
+import socket, sys
+def no_network(*args, **kwargs):
+    raise AssertionError("network used at import")
+socket.socket.connect = no_network
+socket.create_connection = no_network
+import torch
+state = torch.random.get_rng_state().clone()
+import pkgutil, importlib, gan_tutorial
+for mod in pkgutil.walk_packages(gan_tutorial.__path__, "gan_tutorial."):
+    if not mod.name.endswith("__main__"):
+        importlib.import_module(mod.name)
+assert torch.equal(state, torch.random.get_rng_state()), "global RNG touched at import"
+assert not torch.cuda.is_initialized(), "CUDA initialised at import"
+print("clean")
+"""
+
+
+def test_import_has_no_side_effects():
+    out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "clean"
