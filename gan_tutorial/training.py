@@ -5,9 +5,9 @@ One training iteration is ``k`` discriminator updates followed by one generator 
     for k steps:  D <- D - lr * grad_D  loss_D(D(x_real), D(G(z)))     # G frozen
     once:         G <- G - lr * grad_G  loss_G(D(G(z)))                # D not updated
 
-Every chapter trains with these two functions; chapter 1 explains them. They return
-detached tensors (no ``.item()``), so a training loop never waits on the device until it
-chooses to log.
+Every chapter trains with these two functions; chapter 1 (``notebooks/01_minimax.ipynb``)
+explains them. They return detached tensors (no ``.item()``), so a training loop never
+waits on the device until it chooses to log.
 """
 
 from __future__ import annotations
@@ -78,13 +78,17 @@ def g_step(
     """
     loss = get_loss(loss)
     opt_G.zero_grad(set_to_none=True)
-    D.requires_grad_(False)  # gradients flow through D to G, but D's are not needed
+    # Gradients flow through D to G, but D's own are not needed: freeze D for this step
+    # and restore each parameter's flag afterwards (some may have been frozen on purpose).
+    flags = [p.requires_grad for p in D.parameters()]
+    D.requires_grad_(False)
     try:
         fake_out = D(G(z))
         loss_G = loss.g(fake_out)
         loss_G.backward()
     finally:
-        D.requires_grad_(True)
+        for p, flag in zip(D.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
     grad = grad_norm(G)
     opt_G.step()
     return {"loss_G": loss_G.detach(), "d_fake_g": _prob(fake_out, loss), "grad_G": grad}
@@ -128,6 +132,8 @@ def train(
     """
     if k < 1:
         raise ValueError(f"k (D steps per G step) must be at least 1, got {k}")
+    if steps < 0 or log_every < 1:
+        raise ValueError(f"steps must be >= 0 and log_every >= 1, got steps={steps}, log_every={log_every}")
     loss = get_loss(loss)
     history = History()
     for step in range(1, steps + 1):
