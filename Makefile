@@ -39,7 +39,7 @@ format: $(STAMP)
 book: $(STAMP)  ## run every notebook top to bottom in full mode, in place; refreshes figures/
 	for nb in notebooks/*.ipynb; do \
 	  echo "== $$nb"; \
-	  GAN_TUTORIAL_QUICK=0 TQDM_DISABLE=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
+	  GAN_TUTORIAL_QUICK=0 TQDM_DISABLE=1 \
 	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
