@@ -5,8 +5,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -44,9 +45,13 @@ def test_repository_url_is_the_same_everywhere():
     for path in notebooks:
         nb = json.loads(path.read_text())
         first = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
-        assert 'if "google.colab" in sys.modules' in first, f"{path.name}: first code cell lacks the Colab guard"
+        assert 'if "google.colab" in sys.modules' in first, (
+            f"{path.name}: first code cell lacks the Colab guard"
+        )
         assert install in first, f"{path.name}: Colab install step should read {install!r}"
-        assert "colab" not in json.dumps(nb["metadata"]), f"{path.name}: notebook metadata carries Colab state"
+        assert "colab" not in json.dumps(nb["metadata"]), (
+            f"{path.name}: notebook metadata carries Colab state"
+        )
     readme = (ROOT / "README.md").read_text()
     badges = re.findall(r"colab\.research\.google\.com/github/([^)\s]+)", readme)
     repo = url.removeprefix("https://github.com/")
