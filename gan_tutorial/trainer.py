@@ -1,0 +1,304 @@
+"""A GAN trainer you can leave running: progress bar, history, checkpoints, divergence guard.
+
+Chapter 3 builds it; the command line (``python -m gan_tutorial.train``) runs the same
+code. Each iteration is ``k`` calls of :func:`training.d_step` and one of
+:func:`training.g_step` (Algorithm 1 of Goodfellow et al. 2014) on batches indexed
+straight from a device-resident image tensor. Monitors stay on the device as running sums
+and are read back only every ``log_every`` steps, so the loop does not wait on the device
+in between.
+
+Resuming is exact: a checkpoint holds G, D, both optimisers, the step, the history and
+every random state the loop draws from (the batch order, the latent codes and dropout),
+so on the CPU a run interrupted and resumed ends with the same weights as one that ran
+straight through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from . import models
+from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from .losses import get_loss
+from .training import DivergenceError, History, d_step, g_step
+
+#: Monitors the trainer records, in the order the progress bar shows them.
+MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. Defaults are the source articles' classic recipe.
+
+    ``lr_G``/``lr_D`` and ``betas`` feed Adam; beta1 = 0.5 instead of 0.9 because the
+    default momentum oscillates in GAN games (Radford et al. 2016).
+    """
+
+    model: str = "mlp"
+    loss: str = "nonsaturating"
+    latent_dim: int = 100
+    batch_size: int = 64
+    lr_G: float = 2e-4
+    lr_D: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    dropout: float = 0.3  # in D, after each hidden layer
+    k: int = 1  # D steps per G step
+    seed: int = 0
+    log_every: int = 100  # steps between host read-backs of the monitors
+    checkpoint_every: int = 0  # steps between checkpoints (0: only at the end of a run)
+
+    def __post_init__(self) -> None:
+        if self.model not in models.MODELS:
+            raise ValueError(f"unknown model {self.model!r}; known models: {', '.join(models.MODELS)}")
+        get_loss(self.loss)  # raises for an unknown loss
+        for name in ("latent_dim", "batch_size", "k", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr_G <= 0 or self.lr_D <= 0:
+            raise ValueError(f"learning rates must be positive, got lr_G={self.lr_G}, lr_D={self.lr_D}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+
+
+def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``(G, D)`` for ``config.model`` (a key of :data:`models.MODELS`)."""
+    return models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
+
+
+class BatchSampler:
+    """Random batches of a tensor, reshuffled every epoch, with a state that can be saved.
+
+    The state is the CPU generator's state at the start of the epoch plus the position in
+    it; restoring it redraws the same permutation and continues from the same batch.
+    """
+
+    def __init__(self, x: torch.Tensor, batch_size: int, seed: int) -> None:
+        if not 0 < batch_size <= x.shape[0]:
+            raise ValueError(f"batch_size must be between 1 and the {x.shape[0]} images, got {batch_size}")
+        self.x, self.batch_size = x, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        self.epoch_state = self.generator.get_state()
+        self.perm = torch.randperm(self.x.shape[0], generator=self.generator).to(self.x.device)
+        self.pos = 0
+
+    def __call__(self) -> torch.Tensor:
+        if self.pos + self.batch_size > self.x.shape[0]:  # drop the incomplete last batch
+            self._new_epoch()
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return self.x[idx]  # (B, 1, 28, 28)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch_state": self.epoch_state, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["epoch_state"])
+        self._new_epoch()
+        self.pos = state["pos"]
+
+
+class Trainer:
+    """Trains ``G`` and ``D`` of ``config`` on images ``x_train`` (N, 1, 28, 28) in [-1, 1].
+
+    ``out_dir`` (optional) receives ``checkpoint.pt``. After :meth:`run`, ``history``
+    holds the monitors, each averaged over the ``log_every`` steps before it was logged.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        x_train: torch.Tensor,
+        device: str | torch.device = "cpu",
+        out_dir: str | Path | None = None,
+    ) -> None:
+        self.config, self.device = config, torch.device(device)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        torch.manual_seed(config.seed)  # initial weights and dropout
+        self.G, self.D = (m.to(self.device) for m in build_models(config))
+        betas = (config.beta1, config.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_G, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr_D, betas=betas)
+        self.loss = get_loss(config.loss)
+        self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
+        self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
+        # 64 codes fixed for the whole run: the grid a reader watches improve
+        self.fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(1234))
+        self.step = 0
+        self.history = History()
+        self.last_checkpoint: Path | None = None
+
+    def sample_z(self, n: int | None = None) -> torch.Tensor:
+        """(n, latent_dim) standard normal codes from the trainer's own generator."""
+        n = n or self.config.batch_size
+        return torch.randn(n, self.config.latent_dim, generator=self.z_generator, device=self.device)
+
+    @torch.no_grad()
+    def generate(self, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+        """G(z) in eval mode, (n, 1, 28, 28).
+
+        ``z`` defaults to the 64 fixed codes, or with ``n`` to n codes drawn with ``seed``
+        from a generator of their own (evaluating never disturbs the training RNGs).
+        """
+        if z is None:
+            gen = torch.Generator().manual_seed(seed)
+            z = self.fixed_z if n is None else torch.randn(n, self.config.latent_dim, generator=gen)
+        self.G.eval()
+        try:
+            return torch.cat([self.G(c.to(self.device)) for c in z.split(1000)])
+        finally:
+            self.G.train()
+
+    def run(
+        self,
+        steps: int | None = None,
+        seconds: float | None = None,
+        callback: Callable[[Trainer], None] | None = None,
+        progress: bool = True,
+    ) -> History:
+        """Train for ``steps`` more iterations or ``seconds`` of wall time, whichever ends first.
+
+        ``callback(trainer)`` runs after every logged step. Raises :class:`DivergenceError`
+        naming the step and the last good checkpoint if a loss turns NaN or infinite; the
+        diverged weights are never written over that checkpoint.
+        """
+        if steps is None and seconds is None:
+            raise ValueError("give a budget: steps, seconds, or both")
+        cfg = self.config
+        end = self.step + steps if steps is not None else None
+        deadline = time.perf_counter() + seconds if seconds is not None else None
+        sums: dict[str, torch.Tensor] = {}
+        first_bad = torch.zeros((), dtype=torch.long, device=self.device)  # 0: all finite so far
+        bar = tqdm(total=steps, initial=0, disable=not progress, desc="train", unit="step")
+        self.G.train()
+        self.D.train()
+        try:
+            while (end is None or self.step < end) and (deadline is None or time.perf_counter() < deadline):
+                self.step += 1
+                for _ in range(cfg.k):
+                    stats = d_step(self.G, self.D, self.opt_D, self.sampler(), self.sample_z(), self.loss)
+                stats.update(g_step(self.G, self.D, self.opt_G, self.sample_z(), self.loss))
+                # remember the first non-finite step without reading anything back
+                bad = ~(torch.isfinite(stats["loss_D"]) & torch.isfinite(stats["loss_G"]))
+                first_bad = torch.where(bad & (first_bad == 0), self.step, first_bad)
+                for key in MONITORS:
+                    sums[key] = sums[key] + stats[key] if key in sums else stats[key].clone()
+                n_summed = (self.step - 1) % cfg.log_every + 1
+                last = (end is not None and self.step == end) or (
+                    deadline is not None and time.perf_counter() >= deadline
+                )
+                if n_summed == cfg.log_every or last:
+                    self._check(first_bad)
+                    means = {key: sums[key] / n_summed for key in MONITORS}
+                    self.history.append(self.step, means)
+                    sums = {}
+                    bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in MONITORS[:5]}, refresh=False)
+                    if callback is not None:
+                        callback(self)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.out_dir:
+                    self._check(first_bad)
+                    self.save()
+                bar.update(1)
+            self._check(first_bad)
+            if sums:  # budget ended between logs: record what is left
+                n_summed = (self.step - 1) % cfg.log_every + 1
+                self.history.append(self.step, {key: sums[key] / n_summed for key in MONITORS})
+            if self.out_dir is not None:
+                self.save()
+        finally:
+            bar.close()
+        return self.history
+
+    def _check(self, first_bad: torch.Tensor) -> None:
+        bad_step = int(first_bad)  # the one host read-back the guard needs
+        if bad_step:
+            saved = (
+                f"the last good checkpoint is {self.last_checkpoint}"
+                if self.last_checkpoint
+                else "no checkpoint was written in this run"
+            )
+            raise DivergenceError(
+                f"a loss became NaN or infinite at step {bad_step}: training diverged and was "
+                f"stopped; {saved} (left untouched). Lower the learning rates, check the data "
+                "range ([-1, 1]) and that losses use logits."
+            )
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: models, optimisers, step, history, RNGs."""
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "z": self.z_generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "model": self.config.model,
+            "config": dataclasses.asdict(self.config),
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+            "history": {"step": list(self.history.step), "values": dict(self.history.values)},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_module_state(self.G, state["G"], "generator")
+        load_module_state(self.D, state["D"], "discriminator")
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        self.z_generator.set_state(state["rng"]["z"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.step = state["step"]
+        self.history = History(list(state["history"]["step"]), dict(state["history"]["values"]))
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write a checkpoint atomically (default ``out_dir/checkpoint.pt``); return its path."""
+        if path is None:
+            if self.out_dir is None:
+                raise ValueError("no path given and the trainer has no out_dir")
+            path = self.out_dir / "checkpoint.pt"
+        self.last_checkpoint = save_checkpoint(self.state_dict(), path)
+        return self.last_checkpoint
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | Path,
+        x_train: torch.Tensor,
+        device: str | torch.device = "cpu",
+        out_dir: str | Path | None = None,
+    ) -> Trainer:
+        """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on."""
+        state = load_checkpoint(path)
+        config = TrainConfig(**state["config"])
+        trainer = cls(config, x_train, device, out_dir if out_dir is not None else Path(path).parent)
+        trainer.load_state_dict(state)
+        trainer.last_checkpoint = Path(path)
+        return trainer
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The generator of a checkpoint, in eval mode, with its ``latent_dim`` attribute."""
+    state = load_checkpoint(path, model=None)
+    if state.get("model") not in models.MODELS:
+        raise ValueError(f"{path} holds an unknown model {state.get('model')!r}")
+    config = TrainConfig(**state["config"])
+    G, _ = build_models(config)
+    load_module_state(G, state["G"], "generator")
+    return G.to(device).eval()

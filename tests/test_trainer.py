@@ -1,0 +1,99 @@
+"""The trainer: exact resume, divergence guard, history, budgets."""
+
+import pytest
+import torch
+
+from gan_tutorial import models
+from gan_tutorial.checkpoint import load_checkpoint
+from gan_tutorial.trainer import MONITORS, BatchSampler, TrainConfig, Trainer, load_generator
+from gan_tutorial.training import DivergenceError
+
+
+@pytest.fixture
+def x_small():
+    # 96 fake "images" in [-1, 1]: the trainer only needs the shape and range
+    return torch.rand(96, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def small_config(**kw):
+    return TrainConfig(batch_size=16, log_every=2, **kw)
+
+
+def weights(t):
+    return [p.detach().clone() for p in list(t.G.parameters()) + list(t.D.parameters())]
+
+
+def test_models_shapes():
+    G, D = models.mlp_gan()
+    z = torch.randn(5, 100)
+    x_fake = G(z)
+    assert x_fake.shape == (5, 1, 28, 28) and x_fake.abs().max() <= 1
+    assert D(x_fake).shape == (5, 1)
+    with pytest.raises(ValueError, match="2-D codes"):
+        G(torch.randn(5, 100, 1, 1))  # the source articles' bug, caught with a clear message
+    assert not isinstance(list(D.net)[-1], torch.nn.Sigmoid)  # logits out
+
+
+def test_history_and_monitors(x_small):
+    t = Trainer(small_config(), x_small)
+    history = t.run(steps=5, progress=False)
+    assert history.step == [2, 4, 5] and t.step == 5
+    assert set(MONITORS) <= set(history.values)
+    assert all(0 <= v <= 1 for k in ("d_real", "d_fake", "d_fake_g") for v in history[k])
+
+
+def test_resume_is_exact(x_small, tmp_path):
+    # 6 steps of batch 16 over 96 images: crosses an epoch boundary (6 batches per epoch)
+    straight = Trainer(small_config(), x_small)
+    straight.run(steps=9, progress=False)
+
+    first = Trainer(small_config(), x_small, out_dir=tmp_path)
+    first.run(steps=4, progress=False)  # writes checkpoint.pt at the end of the run
+    torch.manual_seed(999)  # whatever happens between runs must not matter
+    second = Trainer.resume(tmp_path / "checkpoint.pt", x_small)
+    assert second.step == 4
+    second.run(steps=5, progress=False)
+    for a, b in zip(weights(straight), weights(second), strict=True):
+        assert torch.equal(a, b)
+    assert second.history.step == straight.history.step
+    assert second.history["loss_D"] == pytest.approx(straight.history["loss_D"])
+
+
+def test_periodic_checkpoints_and_seconds_budget(x_small, tmp_path):
+    t = Trainer(small_config(checkpoint_every=2), x_small, out_dir=tmp_path)
+    t.run(seconds=0.5, progress=False)
+    assert t.step >= 1
+    assert load_checkpoint(tmp_path / "checkpoint.pt", model="mlp")["step"] == t.step
+    G = load_generator(tmp_path / "checkpoint.pt")
+    assert torch.equal(G(t.fixed_z), t.generate())
+
+
+def test_divergence_guard_names_step_and_keeps_checkpoint(x_small, tmp_path):
+    t = Trainer(small_config(checkpoint_every=2), x_small, out_dir=tmp_path)
+    t.run(steps=4, progress=False)
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    with torch.no_grad():  # poison D: its logits, hence both losses, become NaN
+        list(t.D.parameters())[-1].fill_(float("nan"))
+    with pytest.raises(DivergenceError, match=r"at step 5.*checkpoint\.pt"):
+        t.run(steps=10, progress=False)
+    after = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert after["step"] == 4
+    for key, value in saved["G"].items():
+        assert torch.equal(value, after["G"][key])
+
+
+def test_config_and_sampler_errors(x_small):
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig(model="transformer")
+    with pytest.raises(ValueError, match="unknown loss"):
+        TrainConfig(loss="hinge")
+    with pytest.raises(ValueError, match="batch_size"):
+        BatchSampler(x_small, 1000, 0)
+    with pytest.raises(ValueError, match="budget"):
+        Trainer(small_config(), x_small).run()
+
+
+def test_sampler_visits_every_image_once_per_epoch(x_small):
+    s = BatchSampler(torch.arange(96.0).view(96, 1), 16, seed=0)
+    seen = torch.cat([s() for _ in range(6)]).flatten()
+    assert sorted(seen.tolist()) == list(range(96))
