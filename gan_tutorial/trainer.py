@@ -69,6 +69,14 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
 
+#: Named starting points. ``classic`` is the source articles' recipe (batch 64, Adam 2e-4,
+#: dropout 0.3); ``fast`` is chapter 3's recipe for learning faster in the same wall time.
+RECIPES: dict[str, TrainConfig] = {
+    "classic": TrainConfig(),
+    "fast": TrainConfig(batch_size=64, lr_G=1e-3, lr_D=1e-3),
+}
+
+
 def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
     """``(G, D)`` for ``config.model`` (a key of :data:`models.MODELS`)."""
     return models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)

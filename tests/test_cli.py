@@ -1,0 +1,83 @@
+"""The command line: train on fake data, sample to .pt and .png, clear errors."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gan_tutorial import sample, train
+from gan_tutorial.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    args = ["--data", "fake", "--steps", "3", "--batch-size", "16", "--log-every", "2", "--no-progress"]
+    assert train.main([*args, "--out", str(out), "--device", "cpu"]) == 0
+    return out / "checkpoint.pt"
+
+
+def test_train_writes_a_checkpoint_and_resumes(checkpoint, capsys):
+    assert checkpoint.is_file()
+    out = checkpoint.parent
+    assert train.main(["--data", "fake", "--resume", str(checkpoint), "--steps", "2", "--out", str(out)]) == 0
+    assert "step 5:" in capsys.readouterr().out
+    assert torch.load(checkpoint, weights_only=True)["step"] == 5
+
+
+def test_sample_pt_and_png(checkpoint, tmp_path):
+    assert sample.main([str(checkpoint), "-n", "10", "-o", str(tmp_path / "x.pt")]) == 0
+    x = torch.load(tmp_path / "x.pt", weights_only=True)
+    assert x.shape == (10, 1, 28, 28) and x.dtype == torch.float32
+    assert -1 <= x.min() and x.max() <= 1
+    # run as a module, as a user would
+    cmd = [
+        sys.executable,
+        "-m",
+        "gan_tutorial.sample",
+        str(checkpoint),
+        "-n",
+        "9",
+        "-o",
+        str(tmp_path / "g.png"),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "fake"], "give a budget"),
+        (["--data", "fake", "--steps", "0"], "must be positive"),
+        (["--data", "fake", "--steps", "1", "--loss", "hinge"], "invalid choice"),
+        (["--data", "fake", "--steps", "1", "--device", "tpu"], "unknown device"),
+    ],
+)
+def test_train_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_sample_bad_arguments(checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        sample.main([str(checkpoint), "-n", "4", "-o", str(tmp_path / "x.jpg")])
+    assert "must end in .pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sample.main([str(checkpoint), "-n", "-3", "-o", str(tmp_path / "x.pt")])
+    assert "positive integer" in capsys.readouterr().err
+    other = save_checkpoint({"model": "dcgan", "config": {}}, tmp_path / "other.pt")
+    with pytest.raises(SystemExit):
+        sample.main([str(other), "-o", str(tmp_path / "x.pt")])
+    assert "unknown model 'dcgan'" in capsys.readouterr().err
+    state = torch.load(checkpoint, weights_only=True)
+    state["config"]["latent_dim"] = 50  # same family, another size: the weights do not fit
+    save_checkpoint(state, tmp_path / "resized.pt")
+    with pytest.raises(SystemExit):
+        sample.main([str(tmp_path / "resized.pt"), "-o", str(tmp_path / "x.pt")])
+    assert "generator does not fit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sample.main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.pt")])
+    assert "no checkpoint at" in capsys.readouterr().err
