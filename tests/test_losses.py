@@ -207,3 +207,12 @@ def test_bad_inputs_get_clear_errors():
 def test_module_docstring_names_every_loss():
     for name in ("minimax", "non-saturating", "LSGAN"):
         assert name in losses.__doc__
+
+
+def test_value_function_is_never_positive_and_is_minus_d_loss():
+    # V = E[log D(x)] + E[log(1 - D(G(z)))] <= 0 since both logs are of probabilities.
+    for seed in range(5):
+        real_logits, fake_logits = _logits(seed=10 + seed, scale=30.0), _logits(seed=20 + seed, scale=30.0)
+        v = value_function(real_logits, fake_logits)
+        assert v.item() <= 0.0
+        torch.testing.assert_close(v, -d_loss_bce(real_logits, fake_logits))
