@@ -1,0 +1,86 @@
+"""The MNIST judge: Frechet distance against scipy, class statistics, shipped accuracy."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gan_tutorial.data import MNISTNotFoundError, load_mnist
+from gan_tutorial.metrics import judge as J
+
+scipy_linalg = pytest.importorskip("scipy.linalg")
+scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def random_cov(d, seed):
+    a = torch.randn(d, 2 * d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return a @ a.T / (2 * d)
+
+
+def frechet_scipy(mu1, s1, mu2, s2):
+    """The textbook formula with scipy's matrix square root (a different algorithm)."""
+    covmean = scipy_linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    diff = (mu1 - mu2).numpy()
+    return float(diff @ diff + np.trace(s1.numpy()) + np.trace(s2.numpy()) - 2 * np.trace(covmean))
+
+
+@pytest.mark.parametrize("d, seed", [(2, 0), (8, 1), (64, 2)])
+def test_frechet_matches_scipy(d, seed):
+    g = torch.Generator().manual_seed(seed)
+    mu1, mu2 = (
+        torch.randn(d, generator=g, dtype=torch.float64),
+        torch.randn(d, generator=g, dtype=torch.float64),
+    )
+    s1, s2 = random_cov(d, seed), random_cov(d, seed + 100)
+    assert J.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_scipy(mu1, s1, mu2, s2), rel=1e-6)
+
+
+def test_frechet_closed_forms():
+    mu, s = torch.zeros(3), random_cov(3, 5)
+    assert J.frechet_distance(mu, s, mu, s) == pytest.approx(0, abs=1e-9)
+    # diagonal covariances: sum_i (sqrt(a_i) - sqrt(b_i))^2 plus the squared mean gap
+    a, b = torch.tensor([1.0, 4.0, 9.0]), torch.tensor([4.0, 1.0, 9.0])
+    expected = 3**2 + sum((math.sqrt(x) - math.sqrt(y)) ** 2 for x, y in zip(a, b, strict=True))
+    assert J.frechet_distance(torch.tensor([3.0, 0, 0]), a.diag(), mu, b.diag()) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        J.frechet_distance(mu, s, torch.zeros(4), torch.eye(4))
+
+
+def test_feature_stats_match_numpy():
+    f = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    mu, sigma = J.feature_stats(f)
+    assert torch.allclose(mu, f.double().mean(0))
+    assert np.allclose(sigma.numpy(), np.cov(f.numpy(), rowvar=False))
+
+
+def test_class_statistics():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    probs = torch.nn.functional.one_hot(labels, 10).float() * 0.95 + 0.005
+    hist = J.class_histogram(probs)
+    assert hist[:3].tolist() == pytest.approx([0.5, 0.3, 0.2])
+    assert J.modes_covered(probs) == 3
+    uniform = torch.full((10,), 0.1)
+    assert J.kl_from_uniform(hist) == pytest.approx(scipy_stats.entropy(hist.numpy(), uniform.numpy()))
+    assert J.kl_from_uniform(uniform) == pytest.approx(0, abs=1e-7)  # float32 0.1 is not exact
+    assert J.kl_from_uniform(torch.eye(10)[3]) == pytest.approx(math.log(10))
+    assert J.confident_share(probs) == 1.0
+    assert J.confident_share(torch.full((4, 10), 0.1)) == 0.0
+
+
+def test_shipped_weights_are_small_and_load():
+    assert J.WEIGHTS_PATH.stat().st_size < 400_000
+    judge = J.load_judge()
+    assert sum(p.numel() for p in judge.parameters()) < 100_000
+    feats, probs = J.predict(judge, torch.zeros(3, 1, 28, 28))
+    assert feats.shape == (3, J.FEATURE_DIM) and probs.shape == (3, 10)
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        J.score(torch.zeros(3, 784), judge)
+
+
+def test_judge_scores_99_percent_on_mnist_test():
+    try:
+        x, y = load_mnist(train=False, labels=True, download=False)
+    except MNISTNotFoundError as err:
+        pytest.skip(f"MNIST is not in data/ ({str(err).splitlines()[0]})")
+    assert J.accuracy(J.load_judge(), x, y) >= 0.99
