@@ -82,6 +82,16 @@ def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]
     return models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
 
 
+def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch has it (one pass over all the weights:
+    several times faster on a CPU than the default multi-tensor update), else the default."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the kernel
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+
+
 class BatchSampler:
     """Random batches of a tensor, reshuffled every epoch, with a state that can be saved.
 
@@ -136,8 +146,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # initial weights and dropout
         self.G, self.D = (m.to(self.device) for m in build_models(config))
         betas = (config.beta1, config.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_G, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr_D, betas=betas)
+        self.opt_G = adam(self.G.parameters(), config.lr_G, betas)
+        self.opt_D = adam(self.D.parameters(), config.lr_D, betas)
         self.loss = get_loss(config.loss)
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
