@@ -3,3 +3,13 @@
 * ``modes`` - mode coverage on the toy mixtures (chapter 2)
 * ``judge`` - an MNIST classifier's view: Frechet distance, classes covered (chapter 3)
 """
+
+from .modes import (
+    N_SAMPLES,
+    ModeReport,
+    assign_modes,
+    kl_from_uniform,
+    mode_counts,
+    mode_report,
+    modes_captured,
+)

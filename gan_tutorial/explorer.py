@@ -1,0 +1,242 @@
+"""An interactive GAN explorer for the 2-D mixtures (chapter 2), a small GAN Lab inside Jupyter.
+
+Choose the dataset, the loss, the two learning rates and the number of D steps per G step;
+press play and watch the generator's samples and the discriminator's decision surface move,
+with the mode metrics of :mod:`gan_tutorial.metrics.modes` updating live.
+
+The logic is plain code that runs and is tested without a display: :class:`ExplorerConfig`
+(the settings), :class:`Explorer` (the nets, the optimisers and ``train(steps)``, built on
+:func:`gan_tutorial.training.d_step` and :func:`~gan_tutorial.training.g_step`),
+:func:`decision_surface` and :func:`draw`. Only :func:`explorer_widget` touches ipywidgets:
+it wires controls to an :class:`Explorer` and redraws into an ``ipywidgets.Output``. It
+starts nothing by itself: a ``Play`` widget ticks in the browser, and each tick trains
+``steps_per_frame`` iterations (a few milliseconds each on a laptop CPU) and redraws once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from . import data, training
+from .losses import get_loss
+from .metrics.modes import N_SAMPLES, ModeReport, mode_report
+from .models import toy_mlp
+
+if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.axes
+
+#: The 2-D datasets the explorer offers, by name: the mixture and the square it is drawn in.
+DATASETS = {"ring": (data.ring8, 1.5), "grid": (data.grid25, 5.5)}
+
+
+@dataclass(frozen=True)
+class ExplorerConfig:
+    """Settings of one explorer run; every field can be changed from the widget or by keyword.
+
+    Defaults train the ring in a few hundred steps on a laptop CPU.
+    """
+
+    dataset: str = "ring"  # "ring" (8 Gaussians) or "grid" (25)
+    loss: str = "nonsaturating"  # "minimax", "nonsaturating" or "lsgan"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    k: int = 1  # D steps per G step
+    batch_size: int = 256
+    hidden: int = 64  # width of both MLPs
+    depth: int = 3  # hidden layers of both MLPs
+    latent_dim: int = 2
+    betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 as in Radford et al. 2016
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        get_loss(self.loss)  # raises ValueError naming the known losses
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError(f"learning rates must be positive, got lr_g={self.lr_g}, lr_d={self.lr_d}")
+        if self.k < 1:
+            raise ValueError(f"k (D steps per G step) must be at least 1, got {self.k}")
+        if self.batch_size < 1 or self.latent_dim < 1:
+            raise ValueError("batch_size and latent_dim must be positive")
+
+
+def decision_surface(
+    D: torch.nn.Module, loss: str, extent: float, resolution: int = 60
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """D's output on a ``resolution`` x ``resolution`` grid over [-extent, extent]^2.
+
+    Returns ``(xx, yy, value)``, each (resolution, resolution): ``value`` is D(x) =
+    sigmoid(logit), the probability of "real", for the cross-entropy losses, and the raw
+    score for LSGAN (whose D regresses real to b = 1 and fake to a = -1).
+    """
+    ticks = torch.linspace(-extent, extent, resolution)
+    yy, xx = torch.meshgrid(ticks, ticks, indexing="ij")
+    points = torch.stack([xx.flatten(), yy.flatten()], dim=1)  # (resolution^2, 2)
+    device = next(D.parameters()).device
+    with torch.no_grad():
+        out = D(points.to(device)).squeeze(1).cpu()
+    value = torch.sigmoid(out) if get_loss(loss).logits else out
+    return xx, yy, value.view(resolution, resolution)
+
+
+class Explorer:
+    """A generator, a discriminator and their optimisers for one :class:`ExplorerConfig`.
+
+    ``train(steps)`` runs ``steps`` iterations of k D updates and one G update and returns
+    the last statistics as floats; ``report()`` scores ``N_SAMPLES`` samples from a fixed set
+    of latent codes (so frames differ only because G moved). Same config and seed, same run.
+    """
+
+    def __init__(self, config: ExplorerConfig | None = None, device: str | torch.device = "cpu") -> None:
+        self.config = config or ExplorerConfig()
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self, **changes: Any) -> None:
+        """Start again from fresh nets, with ``changes`` applied to the config (a new run)."""
+        c = self.config = replace(self.config, **changes)
+        make_mixture, self.extent = DATASETS[c.dataset]
+        self.mixture = make_mixture()
+        torch.manual_seed(c.seed)
+        self.G = toy_mlp(c.latent_dim, 2, c.hidden, c.depth).to(self.device)  # (B, latent_dim) -> (B, 2)
+        self.D = toy_mlp(2, 1, c.hidden, c.depth).to(self.device)  # (B, 2) -> (B, 1) logits or scores
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=c.betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=c.betas)
+        self.generator = torch.Generator().manual_seed(c.seed)
+        self.z_eval = torch.randn(
+            N_SAMPLES, c.latent_dim, generator=torch.Generator().manual_seed(c.seed + 1)
+        )
+        self.step = 0
+        self.stats: dict[str, float] = {}
+
+    def set_rates(self, lr_g: float | None = None, lr_d: float | None = None, k: int | None = None) -> None:
+        """Change learning rates or k mid-run, keeping the nets (what the sliders do)."""
+        changes = {key: v for key, v in (("lr_g", lr_g), ("lr_d", lr_d), ("k", k)) if v is not None}
+        self.config = replace(self.config, **changes)
+        for opt, lr in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def _real(self) -> torch.Tensor:
+        return self.mixture.sample(self.config.batch_size, self.generator).to(self.device)  # (B, 2)
+
+    def _z(self) -> torch.Tensor:
+        z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=self.generator)
+        return z.to(self.device)  # (B, latent_dim)
+
+    def train(self, steps: int) -> dict[str, float]:
+        """``steps`` iterations of Algorithm 1 (k D updates, then one G update)."""
+        if steps < 0:
+            raise ValueError(f"steps must be non-negative, got {steps}")
+        loss = get_loss(self.config.loss)
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(steps):
+            for _ in range(self.config.k):
+                stats = training.d_step(self.G, self.D, self.opt_D, self._real(), self._z(), loss)
+            stats.update(training.g_step(self.G, self.D, self.opt_G, self._z(), loss))
+            self.step += 1
+        if stats:
+            training.check_finite(stats, self.step)
+            self.stats = {key: float(v) for key, v in stats.items()}
+        return self.stats
+
+    def samples(self) -> torch.Tensor:
+        """G applied to the fixed evaluation codes: (N_SAMPLES, 2) on the CPU."""
+        with torch.no_grad():
+            return self.G(self.z_eval.to(self.device)).cpu()
+
+    def report(self) -> ModeReport:
+        """Modes captured, high-quality share and KL from uniform of :meth:`samples`."""
+        return mode_report(self.samples(), self.mixture)
+
+
+def describe_frame(explorer: Explorer, report: ModeReport) -> str:
+    """One line under the plot: step, mode metrics and D's mean outputs."""
+    line = f"step {explorer.step}: {report}"
+    if explorer.stats:
+        name = "D(x)" if get_loss(explorer.config.loss).logits else "score(x)"
+        line += f"; mean {name} real {explorer.stats['d_real']:.2f}, fake {explorer.stats['d_fake']:.2f}"
+    return line
+
+
+def draw(
+    explorer: Explorer, ax: matplotlib.axes.Axes, report: ModeReport | None = None, resolution: int = 60
+) -> ModeReport:
+    """Draw D's decision surface, the mixture's means and G's samples on ``ax``; return the report."""
+    report = report or explorer.report()
+    xx, yy, value = decision_surface(explorer.D, explorer.config.loss, explorer.extent, resolution)
+    logits = get_loss(explorer.config.loss).logits
+    levels = torch.linspace(0, 1, 11).tolist() if logits else 20
+    cs = ax.contourf(xx, yy, value.clamp(0, 1) if logits else value, levels=levels, cmap="RdBu_r", alpha=0.6)
+    x_fake = explorer.samples()
+    means = explorer.mixture.means
+    ax.scatter(x_fake[:, 0], x_fake[:, 1], s=2, c="k", alpha=0.4, label="G(z)")
+    ax.scatter(means[:, 0], means[:, 1], s=40, marker="x", c="tab:green", label="modes")
+    ax.set_xlim(-explorer.extent, explorer.extent)
+    ax.set_ylim(-explorer.extent, explorer.extent)
+    ax.set_aspect("equal")
+    ax.set_title(describe_frame(explorer, report), fontsize=9)
+    ax.legend(loc="upper right", fontsize=8)
+    ax._explorer_contour = cs  # kept for a colorbar
+    return report
+
+
+def explorer_widget(config: ExplorerConfig | None = None, steps_per_frame: int = 25, interval_ms: int = 300):
+    """The explorer's controls and plot, assembled; returns an ``ipywidgets.VBox`` to display.
+
+    Nothing trains until the learner presses play (or "step"): each tick of the ``Play``
+    widget trains ``steps_per_frame`` iterations and redraws once.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    explorer = Explorer(config)
+    c = explorer.config
+    dataset = w.Dropdown(options=list(DATASETS), value=c.dataset, description="data")
+    loss = w.Dropdown(options=["minimax", "nonsaturating", "lsgan"], value=c.loss, description="loss")
+    lr_g = w.FloatLogSlider(value=c.lr_g, base=10, min=-5, max=-1, description="lr G", readout_format=".0e")
+    lr_d = w.FloatLogSlider(value=c.lr_d, base=10, min=-5, max=-1, description="lr D", readout_format=".0e")
+    k = w.IntSlider(value=c.k, min=1, max=10, description="D steps")
+    play = w.Play(value=0, min=0, max=10**9, step=1, interval=interval_ms, description="train")
+    step_button = w.Button(description=f"step x{steps_per_frame}")
+    reset_button = w.Button(description="reset")
+    out = w.Output()
+
+    def redraw() -> None:
+        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        draw(explorer, ax)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    def on_frame(_: Any = None) -> None:
+        explorer.train(steps_per_frame)
+        redraw()
+
+    def on_reset(_: Any = None) -> None:
+        play.playing = False
+        play.value = 0
+        explorer.reset(dataset=dataset.value, loss=loss.value, lr_g=lr_g.value, lr_d=lr_d.value, k=k.value)
+        redraw()
+
+    def on_rates(_: Any = None) -> None:
+        explorer.set_rates(lr_g=lr_g.value, lr_d=lr_d.value, k=k.value)
+
+    play.observe(lambda change: on_frame() if change["new"] > 0 else None, names="value")
+    step_button.on_click(on_frame)
+    reset_button.on_click(on_reset)
+    for control in (dataset, loss):
+        control.observe(on_reset, names="value")
+    for control in (lr_g, lr_d, k):
+        control.observe(on_rates, names="value")
+    redraw()
+    box = w.VBox(
+        [w.HBox([dataset, loss, k]), w.HBox([lr_g, lr_d]), w.HBox([play, step_button, reset_button]), out]
+    )
+    box.explorer = explorer  # the logic behind the widget, for inspection
+    return box
