@@ -2,6 +2,7 @@
 
 * :func:`toy_mlp` - small fully connected nets for the 1-D and 2-D chapters (1 and 2).
 * :func:`mlp_gan` - the fully connected MNIST generator and discriminator (chapter 3).
+* :func:`dcgan` - the convolutional MNIST generator and discriminator (chapter 4).
 """
 
 from __future__ import annotations
@@ -104,3 +105,112 @@ def mlp_gan(
 
 #: Model families the trainer and the command line can build, by name.
 MODELS = {"mlp": mlp_gan}
+
+
+# ---------------------------------------------------------------------------------------
+# DCGAN for 28 x 28 MNIST (chapter 4)
+# ---------------------------------------------------------------------------------------
+
+
+def dcgan_init_(module: nn.Module) -> nn.Module:
+    """Radford et al. 2016's initialisation, in place: every conv weight ~ N(0, 0.02),
+    batch-norm scales ~ N(1, 0.02) and every bias 0. Returns ``module``."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+class DCGANGenerator(nn.Module):
+    """Convolutional G: (B, latent_dim) or (B, latent_dim, 1, 1) -> (B, 1, 28, 28) in [-1, 1].
+
+    A transposed convolution with kernel k, stride s and padding p maps a side of n pixels
+    to (n - 1) s - 2 p + k. So
+
+    * ``ConvTranspose2d(latent_dim, 4 ngf, 7, 1, 0)``: 1 -> 7, then BatchNorm + ReLU;
+    * ``ConvTranspose2d(4 ngf, 2 ngf, 4, 2, 1)``: 7 -> 14, then BatchNorm + ReLU;
+    * ``ConvTranspose2d(2 ngf, 1, 4, 2, 1)``: 14 -> 28, then Tanh (no batch norm at the output).
+
+    No bias before a batch norm (the norm's shift replaces it); ``batch_norm=False``
+    drops the norms and restores the biases. Weights start from :func:`dcgan_init_`.
+    """
+
+    def __init__(self, latent_dim: int = 100, ngf: int = 32, batch_norm: bool = True) -> None:
+        super().__init__()
+        if latent_dim < 1 or ngf < 1:
+            raise ValueError(f"latent_dim and ngf must be positive, got {latent_dim}, {ngf}")
+        self.latent_dim = latent_dim
+        bn = (lambda c: [nn.BatchNorm2d(c)]) if batch_norm else (lambda c: [])
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, 4 * ngf, 7, 1, 0, bias=not batch_norm),  # (B, 4ngf, 7, 7)
+            *bn(4 * ngf), nn.ReLU(),
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=not batch_norm),  # (B, 2ngf, 14, 14)
+            *bn(2 * ngf), nn.ReLU(),
+            nn.ConvTranspose2d(2 * ngf, 1, 4, 2, 1),  # (B, 1, 28, 28)
+            nn.Tanh(),
+        )  # fmt: skip
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim == 2 and z.shape[1] == self.latent_dim:
+            z = z[:, :, None, None]  # (B, latent_dim) -> (B, latent_dim, 1, 1): a 1 x 1 "image"
+        if z.ndim != 4 or tuple(z.shape[1:]) != (self.latent_dim, 1, 1):
+            raise ValueError(
+                f"z must have shape (B, {self.latent_dim}) or (B, {self.latent_dim}, 1, 1), "
+                f"got {tuple(z.shape)}"
+            )
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Convolutional D: (B, 1, 28, 28) -> (B, 1) logits (no Sigmoid: losses take logits).
+
+    A convolution maps a side of n pixels to floor((n + 2 p - k) / s) + 1:
+
+    * ``Conv2d(1, ndf, 4, 2, 1)``: 28 -> 14, LeakyReLU(0.2) (no batch norm at the input);
+    * ``Conv2d(ndf, 2 ndf, 4, 2, 1)``: 14 -> 7, BatchNorm + LeakyReLU(0.2);
+    * ``Conv2d(2 ndf, 1, 7, 1, 0)``: 7 -> 1, the logit.
+
+    Strided convolutions replace pooling. ``dropout`` > 0 adds ``Dropout`` after each
+    LeakyReLU (0 in the DCGAN recipe). Weights start from :func:`dcgan_init_`.
+    """
+
+    def __init__(self, ndf: int = 32, dropout: float = 0.0, batch_norm: bool = True) -> None:
+        super().__init__()
+        if ndf < 1 or not 0 <= dropout < 1:
+            raise ValueError(f"ndf must be positive and 0 <= dropout < 1, got {ndf}, {dropout}")
+        drop = [nn.Dropout(dropout)] if dropout > 0 else []
+        bn = [nn.BatchNorm2d(2 * ndf)] if batch_norm else []
+        self.net = nn.Sequential(
+            nn.Conv2d(1, ndf, 4, 2, 1),  # (B, ndf, 14, 14)
+            nn.LeakyReLU(0.2), *drop,
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=not batch_norm),  # (B, 2ndf, 7, 7)
+            *bn, nn.LeakyReLU(0.2), *drop,
+            nn.Conv2d(2 * ndf, 1, 7, 1, 0),  # (B, 1, 1, 1)
+            nn.Flatten(),  # (B, 1) logits
+        )  # fmt: skip
+        dcgan_init_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"D takes images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        return self.net(x)
+
+
+def dcgan(
+    latent_dim: int = 100, ngf: int = 32, ndf: int = 32, dropout: float = 0.0, batch_norm: bool = True
+) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+    """The pair ``(G, D)`` of chapter 4 (``ngf``, ``ndf``: base widths of G and D).
+
+    ``batch_norm=False`` removes every batch norm (and gives those convolutions a bias):
+    the ablation of chapter 4.
+    """
+    return DCGANGenerator(latent_dim, ngf, batch_norm), DCGANDiscriminator(ndf, dropout, batch_norm)
+
+
+MODELS["dcgan"] = dcgan

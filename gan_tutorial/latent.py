@@ -1,0 +1,120 @@
+r"""The latent space (chapter 4): paths between codes, a memorisation check, and an EMA of G.
+
+* :func:`lerp` - the straight line :math:`z(t) = (1 - t)\,z_0 + t\,z_1`;
+* :func:`slerp` - the great circle (Shoemake 1985, used for GANs by White 2016): with
+  :math:`\cos\Omega = \hat z_0 \cdot \hat z_1`,
+
+  .. math:: z(t) = \frac{\sin((1 - t)\Omega)}{\sin\Omega} z_0 + \frac{\sin(t\Omega)}{\sin\Omega} z_1 .
+
+  For z ~ N(0, I) in d dimensions, :math:`\lVert z \rVert \approx \sqrt d`: almost all the
+  mass lies on a thin shell. The midpoint of a straight line between two codes has norm
+  about :math:`\sqrt{d/2}` (two nearly orthogonal vectors of norm sqrt d, averaged), a
+  radius where the generator saw no codes in training; the great circle stays on the shell
+  when :math:`\lVert z_0 \rVert = \lVert z_1 \rVert` and in between otherwise;
+* :func:`nearest_neighbours` - the training images closest (in pixel L2) to generated ones:
+  if samples are copies of training images, the distances are near 0;
+* :class:`EMA` - an exponential moving average of G's weights,
+  :math:`\bar\theta \leftarrow \beta \bar\theta + (1 - \beta)\theta` after every update,
+  whose samples are usually smoother than the last iterate's (Yazici et al. 2019).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def _check_pair(z0: torch.Tensor, z1: torch.Tensor) -> None:
+    if z0.shape != z1.shape or z0.ndim < 1:
+        raise ValueError(
+            f"z0 and z1 must have the same shape (..., latent_dim), got {tuple(z0.shape)}, {tuple(z1.shape)}"
+        )
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` codes on the segment from ``z0`` to ``z1`` (both ends included).
+
+    z0, z1: (latent_dim,) -> (steps, latent_dim); or (B, latent_dim) -> (steps, B, latent_dim).
+    """
+    _check_pair(z0, z1)
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device).view(-1, *([1] * z0.ndim))
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int, eps: float = 1e-7) -> torch.Tensor:
+    """``steps`` codes on the great-circle arc from ``z0`` to ``z1`` (both ends included).
+
+    Shapes as :func:`lerp`. Where the angle between the codes is below ``eps`` radians
+    the arc is a segment, and :func:`lerp` is returned for that pair.
+    """
+    _check_pair(z0, z1)
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device).view(-1, *([1] * z0.ndim))
+    cos = torch.nn.functional.cosine_similarity(z0, z1, dim=-1).clamp(-1, 1).unsqueeze(-1)  # (..., 1)
+    omega = torch.acos(cos)
+    sin = torch.sin(omega)
+    small = sin.abs() < eps
+    safe = torch.where(small, torch.ones_like(sin), sin)
+    arc = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / safe
+    return torch.where(small, (1 - t) * z0 + t * z1, arc)
+
+
+@torch.no_grad()
+def nearest_neighbours(
+    x_fake: torch.Tensor, x_train: torch.Tensor, k: int = 1, chunk: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` training images nearest to each generated image, in pixel L2 distance.
+
+    x_fake (N, C, H, W) and x_train (M, C, H, W) -> ``(distances, indices)``, both (N, k),
+    closest first. ``x_train`` is scanned in chunks of ``chunk`` images to bound memory.
+    """
+    if x_fake.shape[1:] != x_train.shape[1:]:
+        raise ValueError(f"images differ in shape: {tuple(x_fake.shape[1:])} vs {tuple(x_train.shape[1:])}")
+    if not 1 <= k <= x_train.shape[0]:
+        raise ValueError(f"k must be between 1 and the {x_train.shape[0]} training images, got {k}")
+    fake = x_fake.flatten(1).float()  # (N, P)
+    best_d = torch.full((fake.shape[0], k), float("inf"), device=fake.device)
+    best_i = torch.zeros((fake.shape[0], k), dtype=torch.long, device=fake.device)
+    for start in range(0, x_train.shape[0], chunk):
+        block = x_train[start : start + chunk].flatten(1).float().to(fake.device)  # (m, P)
+        d = torch.cdist(fake, block)  # (N, m)
+        kk = min(k, block.shape[0])
+        d_k, i_k = d.topk(kk, dim=1, largest=False)
+        cand_d, cand_i = torch.cat([best_d, d_k], 1), torch.cat([best_i, i_k + start], 1)
+        best_d, order = cand_d.topk(k, dim=1, largest=False)
+        best_i = cand_i.gather(1, order)
+    return best_d, best_i
+
+
+class EMA:
+    """An exponential moving average of a module's weights, kept in a copy (``.module``).
+
+    After each :meth:`update`, every floating-point parameter and buffer of the copy moves
+    a share ``1 - decay`` of the way to the live module's:
+    ``avg <- decay * avg + (1 - decay) * live``. Integer buffers (batch norm's step
+    counter) are copied. The average forgets with a half-life of
+    ``log(1/2) / log(decay)`` updates (693 for 0.999).
+    """
+
+    def __init__(self, module: nn.Module, decay: float = 0.999) -> None:
+        if not 0 <= decay < 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        avg = self.module.state_dict()
+        for name, live in module.state_dict().items():
+            if live.is_floating_point():
+                avg[name].lerp_(live, 1 - self.decay)  # avg + (1 - decay) (live - avg)
+            else:
+                avg[name].copy_(live)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.state_dict()
