@@ -68,10 +68,10 @@ def test_sample_bad_arguments(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         sample.main([str(checkpoint), "-n", "-3", "-o", str(tmp_path / "x.pt")])
     assert "positive integer" in capsys.readouterr().err
-    other = save_checkpoint({"model": "dcgan", "config": {}}, tmp_path / "other.pt")
+    other = save_checkpoint({"model": "stylegan", "config": {}}, tmp_path / "other.pt")
     with pytest.raises(SystemExit):
         sample.main([str(other), "-o", str(tmp_path / "x.pt")])
-    assert "unknown model 'dcgan'" in capsys.readouterr().err
+    assert "unknown model 'stylegan'" in capsys.readouterr().err
     state = torch.load(checkpoint, weights_only=True)
     state["config"]["latent_dim"] = 50  # same family, another size: the weights do not fit
     save_checkpoint(state, tmp_path / "resized.pt")
