@@ -102,12 +102,22 @@ class Baseline:
         return torch.cat([self.G(c.to(self.device)) for c in z.split(1000)])
 
 
-def images_per_second(run, steps: int, batch_size: int) -> float:
-    """Throughput of ``run(steps)`` after a short warm-up, in real images per second."""
-    run(5)
-    start = time.perf_counter()
-    run(steps)
-    return steps * batch_size / (time.perf_counter() - start)
+def images_per_second(runs: dict, steps: int, batch_size: int, rounds: int = 3) -> dict[str, float]:
+    """Throughput of each ``runs[name](n)``, in real images per second, after a warm-up.
+
+    The loops take turns, ``steps / rounds`` steps at a time, so that a machine whose load
+    changes during the benchmark slows both alike.
+    """
+    elapsed = dict.fromkeys(runs, 0.0)
+    for run in runs.values():
+        run(3)  # warm-up: first-call allocations
+    per_round = max(1, steps // rounds)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(per_round)
+            elapsed[name] += time.perf_counter() - start
+    return {name: per_round * rounds * batch_size / t for name, t in elapsed.items()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -132,12 +142,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     baseline = Baseline(config, device)
     trainer = Trainer(config, x_train, device)
-    results = {
-        "baseline": images_per_second(baseline.run, args.steps, args.batch_size),
-        "trainer": images_per_second(
-            lambda n: trainer.run(steps=n, progress=False), args.steps, args.batch_size
-        ),
-    }
+    runs = {"baseline": baseline.run, "trainer": lambda n: trainer.run(steps=n, progress=False)}
+    results = images_per_second(runs, args.steps, args.batch_size)
     results["ratio"] = results["trainer"] / results["baseline"]
     print(f"{'loop':<10}{'images/s':>10}")
     for name in ("baseline", "trainer"):
