@@ -9,7 +9,7 @@ CUDA, compute capability >= 8   bf16 autocast none            channels-last  fus
 CUDA, capability 7.x (T4, V100) fp16 autocast ``GradScaler``  channels-last  fused
 CUDA, older                     fp16 autocast ``GradScaler``  contiguous     fused
 Apple MPS                       fp32          none            contiguous     foreach
-CPU                             fp32          none            contiguous     PyTorch's default
+CPU                             fp32          none            contiguous     fused
 ==============================  ============  ==============  =============  ==========
 
 Reasons: bf16 keeps float32's exponent range, so gradients cannot underflow and need no
@@ -18,8 +18,7 @@ up before ``backward`` and the gradients scaled back down before the step (the
 ``GradScaler``). Tensor cores (capability 7.0 and later) read convolutions fastest in the
 channels-last (NHWC) layout. A fused Adam updates every parameter in one kernel, and takes
 the scaler's inf check on the device, so no step waits on the host. The CPU stays in
-float32 with PyTorch's default Adam: bit-for-bit the same as chapter 3, deterministic, and
-resumable exactly.
+float32 (fused Adam, as chapter 3's trainer): deterministic, and resumable exactly.
 
 ``torch.compile`` is an option (``compile=True``); its first calls compile, so
 :func:`warm_up` times them apart from the steady-state steps.
@@ -100,7 +99,11 @@ class FastPath:
     ) -> torch.optim.Adam:
         """``torch.optim.Adam`` with the chosen implementation (same maths in every one)."""
         kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}, "default": {}}[self.adam]
-        return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
+        params = list(params)
+        try:
+            return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
+        except (RuntimeError, TypeError, ValueError):  # an older torch without this kernel
+            return torch.optim.Adam(params, lr=lr, betas=betas)
 
     def prepare(self, module: nn.Module) -> nn.Module:
         """Move ``module`` to the device (channels-last if chosen); compile it if chosen."""
@@ -127,7 +130,7 @@ def choose(device: str | torch.device, compile: bool = False) -> FastPath:
     if device.type == "mps":
         return FastPath(device, None, False, False, "foreach", compile)
     if device.type == "cpu":
-        return FastPath(device, None, False, False, "default", compile)
+        return FastPath(device, None, False, False, "fused", compile)
     raise ValueError(f"no fast path for device type {device.type!r}; use cpu, cuda or mps")
 
 

@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ValueError) as err:
         parser.error(str(err))
     print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
+    print(trainer.fast.describe(), flush=True)
     start = time.perf_counter()
     try:
         trainer.run(steps=args.steps, seconds=args.seconds, progress=not args.no_progress)

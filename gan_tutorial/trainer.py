@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import models
+from . import accel, models
 from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from .losses import get_loss
-from .training import DivergenceError, History, d_step, g_step
+from .training import DivergenceError, History
 
 #: Monitors the trainer records, in the order the progress bar shows them.
 MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
@@ -74,6 +74,7 @@ class TrainConfig:
 RECIPES: dict[str, TrainConfig] = {
     "classic": TrainConfig(),
     "fast": TrainConfig(batch_size=64, lr_G=1e-3, lr_D=1e-3),
+    "dcgan": TrainConfig(model="dcgan", dropout=0.0, lr_G=1e-3, lr_D=1e-3),  # chapter 4's recipe
 }
 
 
@@ -144,7 +145,10 @@ class Trainer:
         self.config, self.device = config, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         torch.manual_seed(config.seed)  # initial weights and dropout
-        self.G, self.D = (m.to(self.device) for m in build_models(config))
+        # fast path (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler, channels-last on a GPU
+        self.fast = accel.choose(self.device)
+        self.G, self.D = (self.fast.prepare(m) for m in build_models(config))
+        self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
         betas = (config.beta1, config.beta2)
         self.opt_G = adam(self.G.parameters(), config.lr_G, betas)
         self.opt_D = adam(self.D.parameters(), config.lr_D, betas)
@@ -205,8 +209,12 @@ class Trainer:
             while (end is None or self.step < end) and (deadline is None or time.perf_counter() < deadline):
                 self.step += 1
                 for _ in range(cfg.k):
-                    stats = d_step(self.G, self.D, self.opt_D, self.sampler(), self.sample_z(), self.loss)
-                stats.update(g_step(self.G, self.D, self.opt_G, self.sample_z(), self.loss))
+                    x_real, z = self.sampler(), self.sample_z()
+                    stats = accel.d_step(
+                        self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D
+                    )
+                z = self.sample_z()
+                stats.update(accel.g_step(self.G, self.D, self.opt_G, z, self.loss, self.fast, self.scaler_G))
                 # remember the first non-finite step without reading anything back
                 bad = ~(torch.isfinite(stats["loss_D"]) & torch.isfinite(stats["loss_G"]))
                 first_bad = torch.where(bad & (first_bad == 0), self.step, first_bad)

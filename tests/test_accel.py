@@ -25,8 +25,8 @@ def test_cuda_choice_by_capability(monkeypatch, capability, dtype, scaler, chann
 
 def test_cpu_and_mps_stay_fp32():
     cpu = accel.choose("cpu")
-    assert (cpu.amp_dtype, cpu.grad_scaler, cpu.channels_last, cpu.adam) == (None, False, False, "default")
-    assert accel.describe("cpu") == "fast path: cpu, fp32, no loss scaling, contiguous, default Adam, eager"
+    assert (cpu.amp_dtype, cpu.grad_scaler, cpu.channels_last, cpu.adam) == (None, False, False, "fused")
+    assert accel.describe("cpu") == "fast path: cpu, fp32, no loss scaling, contiguous, fused Adam, eager"
     mps = accel.choose("mps")
     assert mps.amp_dtype is None and mps.adam == "foreach"
     assert "torch.compile" in accel.choose("cpu", compile=True).describe()
@@ -52,7 +52,7 @@ def test_fp32_path_equals_training_steps():
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
     fast = accel.choose("cpu")
     opts = [fast.adam_optimizer(m.parameters(), 2e-4, (0.5, 0.999)) for m in (G, D)]
-    opts2 = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (G2, D2)]
+    opts2 = [fast.adam_optimizer(m.parameters(), 2e-4, (0.5, 0.999)) for m in (G2, D2)]
     g = torch.Generator().manual_seed(1)
     x_real, z_d, z_g = torch.rand(8, 1, 28, 28, generator=g) * 2 - 1, torch.randn(8, 8), torch.randn(8, 8)
     a = accel.d_step(G, D, opts[1], x_real, z_d, "nonsaturating", fast)
@@ -124,3 +124,19 @@ def test_channels_last_keeps_values_and_warm_up_times():
     assert accel.warm_up(lambda: G(z), n=2) > 0
     with pytest.raises(ValueError, match="at least 1"):
         accel.warm_up(lambda: None, n=0)
+
+
+def test_trainer_takes_the_fast_path(monkeypatch):
+    from gan_tutorial.trainer import TrainConfig, Trainer
+
+    x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    cfg = TrainConfig(model="dcgan", dropout=0.0, batch_size=8, log_every=1, latent_dim=8)
+    t = Trainer(cfg, x)
+    assert t.fast.precision == "fp32" and t.scaler_D is None  # the CPU stays in float32
+    # a bf16, channels-last path (what an Ampere GPU gets), run on the CPU: the wiring works
+    bf16 = accel.FastPath(torch.device("cpu"), torch.bfloat16, channels_last=True)
+    monkeypatch.setattr(accel, "choose", lambda device: bf16)
+    t = Trainer(cfg, x)
+    assert t.fast is bf16
+    history = t.run(steps=2, progress=False)
+    assert all(torch.isfinite(torch.tensor(history[k])).all() for k in ("loss_D", "loss_G"))
