@@ -4,6 +4,7 @@
 * ``judge`` - an MNIST classifier's view: Frechet distance, classes covered (chapter 3)
 """
 
+from .judge import Judge, Reference, Scores, frechet_distance, load_judge, reference, score
 from .modes import (
     N_SAMPLES,
     ModeReport,
