@@ -1,7 +1,8 @@
 """Benchmark: this project's trainer against a faithful pytorch/examples-style loop.
 
-``python -m gan_tutorial.bench`` trains the same MLP G and D, with the same batch size,
-optimiser settings and number of steps, in one process, two ways:
+``python -m gan_tutorial.bench`` trains the same G and D (``--model mlp``, chapter 3, or
+``--model dcgan``, chapter 4), with the same batch size, optimiser settings and number of
+steps, in one process, two ways:
 
 * **baseline**, written the way ``pytorch/examples`` writes its GAN loops: a
   ``torchvision`` ``DataLoader`` with ``ToTensor`` and ``Normalize((0.5,), (0.5,))``, a
@@ -22,8 +23,7 @@ import time
 import torch
 from torch import nn
 
-from . import runtime
-from .models import mlp_gan
+from . import models, runtime
 from .trainer import TrainConfig, Trainer
 
 
@@ -42,7 +42,7 @@ class Baseline:
         self.loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
         self.batches = iter(self.loader)
         torch.manual_seed(config.seed)
-        G, D = mlp_gan(config.latent_dim, dropout=config.dropout)
+        G, D = models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
         self.G, self.D = G.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)  # probabilities out
         betas = (config.beta1, config.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_G, betas=betas)
@@ -122,6 +122,7 @@ def images_per_second(runs: dict, steps: int, batch_size: int, rounds: int = 3) 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(prog="python -m gan_tutorial.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=sorted(models.MODELS), default="mlp", help="G and D for both loops")
     p.add_argument("--steps", type=int, default=300, help="timed steps for each loop")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seconds", type=float, default=60.0, help="equal wall time for the judge (0: skip)")
@@ -134,11 +135,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = runtime.get_device(args.device)
-    config = TrainConfig(batch_size=args.batch_size)
+    no_dropout = {"dropout": 0.0} if args.model != "mlp" else {}  # the DCGAN has batch norm, not dropout
+    config = TrainConfig(model=args.model, batch_size=args.batch_size, **no_dropout)
     from .data import load_mnist
 
     x_train = load_mnist(train=True)
     print(f"{runtime.describe(device)}; {torch.get_num_threads()} CPU threads; batch {args.batch_size}")
+    print(f"model {args.model}")
 
     baseline = Baseline(config, device)
     trainer = Trainer(config, x_train, device)

@@ -102,3 +102,16 @@ def _resume_exactly(tmp_path):
     second.run(steps=2, progress=False)
     for a, b in zip(straight.G.state_dict().values(), second.G.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # batch-norm running statistics included
+
+
+def test_bench_runs_the_dcgan(capsys):
+    from gan_tutorial import bench
+    from gan_tutorial.data import MNISTNotFoundError, ensure_mnist
+
+    try:
+        ensure_mnist(download=False)
+    except MNISTNotFoundError:
+        pytest.skip("MNIST is not in data/; the baseline reads it through torchvision")
+    results = bench.main(["--model", "dcgan", "--steps", "2", "--batch-size", "8", "--seconds", "0"])
+    assert results["baseline"] > 0 and results["trainer"] > 0
+    assert "model dcgan" in capsys.readouterr().out
