@@ -23,9 +23,10 @@ float32 (fused Adam, as chapter 3's trainer): deterministic, and resumable exact
 ``torch.compile`` is an option (``compile=True``); its first calls compile, so
 :func:`warm_up` times them apart from the steady-state steps.
 
-:func:`d_step` and :func:`g_step` are :func:`gan_tutorial.training.d_step` and
-:func:`~gan_tutorial.training.g_step` with the fast path applied (autocast, loss scaling,
-channels-last inputs); on the fp32 path they compute exactly the same thing.
+:func:`gan_tutorial.training.d_step` and :func:`~gan_tutorial.training.g_step` take the
+fast path as an argument (``fast=``, ``scaler=``) and apply it (autocast, loss scaling,
+channels-last inputs); on the fp32 path they compute exactly what they compute without
+it. They are re-exported here as ``accel.d_step`` and ``accel.g_step``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .losses import GANLoss, get_loss
-from .training import _prob, grad_norm
+# The steps themselves live in ``training`` and take the fast path as an argument:
+# ``d_step(G, D, opt_D, x_real, z, loss, fast, scaler)``; re-exported here for chapter 4.
+from .training import d_step, g_step  # noqa: F401  (re-exported)
 
 ADAM_IMPLS = ("default", "foreach", "fused")
 
@@ -137,81 +139,6 @@ def choose(device: str | torch.device, compile: bool = False) -> FastPath:
 def describe(device: str | torch.device, compile: bool = False) -> str:
     """``choose(device, compile).describe()``: the one line a run prints."""
     return choose(device, compile).describe()
-
-
-def _backward_step(
-    loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
-) -> torch.Tensor:
-    """backward, gradient norm (unscaled), optimiser step; returns the norm. No host sync
-    on the bf16/fp32 paths; on the fp16 path a fused Adam takes the inf check on the device."""
-    if scaler is None:
-        loss.backward()
-        grad = grad_norm(module)
-        opt.step()
-        return grad
-    scaler.scale(loss).backward()  # loss * S: small gradients survive fp16
-    scaler.unscale_(opt)  # gradients / S, in place, inf check recorded on the device
-    grad = grad_norm(module)
-    scaler.step(opt)  # skipped if a gradient was inf or NaN
-    scaler.update()  # S halves after an overflow, grows after a run of clean steps
-    return grad
-
-
-def d_step(
-    G: nn.Module,
-    D: nn.Module,
-    opt_D: torch.optim.Optimizer,
-    x_real: torch.Tensor,
-    z: torch.Tensor,
-    loss: str | GANLoss,
-    fast: FastPath,
-    scaler: torch.amp.GradScaler | None = None,
-) -> dict[str, torch.Tensor]:
-    """:func:`gan_tutorial.training.d_step` on the fast path (same returned statistics).
-
-    The losses are computed in float32 from the logits, whatever the autocast dtype.
-    """
-    loss = get_loss(loss)
-    with torch.no_grad(), fast.autocast():
-        x_fake = G(z)  # no graph through G: this step only moves D
-    opt_D.zero_grad(set_to_none=True)
-    with fast.autocast():
-        real_logits, fake_logits = D(fast.images(x_real)), D(fast.images(x_fake))
-    real_logits, fake_logits = real_logits.float(), fake_logits.float()
-    loss_D = loss.d(real_logits, fake_logits)
-    grad = _backward_step(loss_D, D, opt_D, scaler)
-    return {
-        "loss_D": loss_D.detach(),
-        "d_real": _prob(real_logits, loss),
-        "d_fake": _prob(fake_logits, loss),
-        "grad_D": grad,
-    }
-
-
-def g_step(
-    G: nn.Module,
-    D: nn.Module,
-    opt_G: torch.optim.Optimizer,
-    z: torch.Tensor,
-    loss: str | GANLoss,
-    fast: FastPath,
-    scaler: torch.amp.GradScaler | None = None,
-) -> dict[str, torch.Tensor]:
-    """:func:`gan_tutorial.training.g_step` on the fast path; D gets no gradient."""
-    loss = get_loss(loss)
-    opt_G.zero_grad(set_to_none=True)
-    flags = [p.requires_grad for p in D.parameters()]
-    D.requires_grad_(False)  # gradients flow through D to G, D's own are not needed
-    try:
-        with fast.autocast():
-            fake_logits = D(fast.images(G(z)))
-        fake_logits = fake_logits.float()
-        loss_G = loss.g(fake_logits)
-        grad = _backward_step(loss_G, G, opt_G, scaler)
-    finally:
-        for p, flag in zip(D.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
-    return {"loss_G": loss_G.detach(), "d_fake_g": _prob(fake_logits, loss), "grad_G": grad}
 
 
 def warm_up(step: Callable[[], object], n: int = 3, device: str | torch.device = "cpu") -> float:

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import accel, models
 from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from .losses import get_loss
-from .training import DivergenceError, History
+from .training import DivergenceError, History, d_step, g_step
 
 #: Monitors the trainer records, in the order the progress bar shows them.
 MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
@@ -210,11 +210,9 @@ class Trainer:
                 self.step += 1
                 for _ in range(cfg.k):
                     x_real, z = self.sampler(), self.sample_z()
-                    stats = accel.d_step(
-                        self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D
-                    )
+                    stats = d_step(self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D)
                 z = self.sample_z()
-                stats.update(accel.g_step(self.G, self.D, self.opt_G, z, self.loss, self.fast, self.scaler_G))
+                stats.update(g_step(self.G, self.D, self.opt_G, z, self.loss, self.fast, self.scaler_G))
                 # remember the first non-finite step without reading anything back
                 bad = ~(torch.isfinite(stats["loss_D"]) & torch.isfinite(stats["loss_G"]))
                 first_bad = torch.where(bad & (first_bad == 0), self.step, first_bad)

@@ -12,13 +12,18 @@ waits on the device until it chooses to log.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .losses import GANLoss, get_loss
+
+if TYPE_CHECKING:  # only for the type hints: accel imports this module
+    from .accel import FastPath
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -34,6 +39,27 @@ def _prob(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:
     return (torch.sigmoid(out) if loss.logits else out).mean().detach()
 
 
+def _backward_step(
+    loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
+) -> torch.Tensor:
+    """backward, gradient norm, optimiser step; returns the norm (a tensor: no host sync).
+
+    With a ``GradScaler`` (fp16 only, chapter 4) the loss is scaled up before ``backward``
+    so small gradients survive fp16, and the gradients are scaled back before the norm.
+    """
+    if scaler is None:
+        loss.backward()
+        grad = grad_norm(module)
+        opt.step()
+        return grad
+    scaler.scale(loss).backward()  # loss * S: small gradients survive fp16
+    scaler.unscale_(opt)  # gradients / S, in place, inf check recorded on the device
+    grad = grad_norm(module)
+    scaler.step(opt)  # skipped if a gradient was inf or NaN
+    scaler.update()  # S halves after an overflow, grows after a run of clean steps
+    return grad
+
+
 def d_step(
     G: nn.Module,
     D: nn.Module,
@@ -41,21 +67,29 @@ def d_step(
     x_real: torch.Tensor,
     z: torch.Tensor,
     loss: str | GANLoss = "nonsaturating",
+    fast: FastPath | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
     Returns detached tensors: ``loss_D``, ``d_real`` (mean D(x)), ``d_fake`` (mean
-    D(G(z)) before the G step) and ``grad_D`` (gradient norm).
+    D(G(z)) before the G step) and ``grad_D`` (gradient norm). ``fast`` and ``scaler``
+    apply chapter 4's GPU fast path (:mod:`gan_tutorial.accel`: autocast, channels-last,
+    loss scaling); without them the step is plain float32. Losses are always computed in
+    float32 from D's outputs.
     """
     loss = get_loss(loss)
-    with torch.no_grad():
+    autocast = fast.autocast if fast is not None else contextlib.nullcontext
+    with torch.no_grad(), autocast():
         x_fake = G(z)  # no graph through G: this step only moves D
+    if fast is not None:
+        x_real, x_fake = fast.images(x_real), fast.images(x_fake)
     opt_D.zero_grad(set_to_none=True)
-    real_out, fake_out = D(x_real), D(x_fake)
+    with autocast():
+        real_out, fake_out = D(x_real), D(x_fake)
+    real_out, fake_out = real_out.float(), fake_out.float()
     loss_D = loss.d(real_out, fake_out)
-    loss_D.backward()
-    grad = grad_norm(D)
-    opt_D.step()
+    grad = _backward_step(loss_D, D, opt_D, scaler)
     return {
         "loss_D": loss_D.detach(),
         "d_real": _prob(real_out, loss),
@@ -70,27 +104,31 @@ def g_step(
     opt_G: torch.optim.Optimizer,
     z: torch.Tensor,
     loss: str | GANLoss = "nonsaturating",
+    fast: FastPath | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of G through a fixed D; D's parameters get no gradient and do not move.
 
     Returns detached tensors: ``loss_G``, ``d_fake_g`` (mean D(G(z)) seen by this step,
-    i.e. after the D step) and ``grad_G``.
+    i.e. after the D step) and ``grad_G``. ``fast`` and ``scaler`` as in :func:`d_step`.
     """
     loss = get_loss(loss)
+    autocast = fast.autocast if fast is not None else contextlib.nullcontext
     opt_G.zero_grad(set_to_none=True)
     # Gradients flow through D to G, but D's own are not needed: freeze D for this step
     # and restore each parameter's flag afterwards (some may have been frozen on purpose).
     flags = [p.requires_grad for p in D.parameters()]
     D.requires_grad_(False)
     try:
-        fake_out = D(G(z))
+        with autocast():
+            x_fake = G(z)
+            fake_out = D(fast.images(x_fake) if fast is not None else x_fake)
+        fake_out = fake_out.float()
         loss_G = loss.g(fake_out)
-        loss_G.backward()
+        grad = _backward_step(loss_G, G, opt_G, scaler)
     finally:
         for p, flag in zip(D.parameters(), flags, strict=True):
             p.requires_grad_(flag)
-    grad = grad_norm(G)
-    opt_G.step()
     return {"loss_G": loss_G.detach(), "d_fake_g": _prob(fake_out, loss), "grad_G": grad}
 
 
