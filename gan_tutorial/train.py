@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--steps", type=_positive(int), help="budget in iterations")
     p.add_argument("--seconds", type=_positive(float), help="budget in wall-clock seconds")
-    p.add_argument("--out", type=Path, default=Path("runs/latest"), help="folder for checkpoint.pt")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder for checkpoint.pt (default: runs/latest; with --resume, the checkpoint's folder)",
+    )
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (its config wins)")
     p.add_argument("--batch-size", type=_positive(int))
     p.add_argument("--lr-g", type=_positive(float))
@@ -104,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             if overrides:
                 parser.error(f"--resume continues a run as it was configured; drop {', '.join(overrides)}")
-            trainer = Trainer.resume(args.resume, x_train, device, out_dir=args.out)
+            trainer = Trainer.resume(args.resume, x_train, device, out_dir=args.out)  # None: its folder
         else:
             config = dataclasses.replace(RECIPES[args.recipe], **overrides)
-            trainer = Trainer(config, x_train, device, out_dir=args.out)
+            trainer = Trainer(config, x_train, device, out_dir=args.out or Path("runs/latest"))
     except (CheckpointError, ValueError) as err:
         parser.error(str(err))
     print(f"{runtime.describe(device)}; {trainer.config}", flush=True)

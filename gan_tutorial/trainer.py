@@ -201,6 +201,7 @@ class Trainer:
         end = self.step + steps if steps is not None else None
         deadline = time.perf_counter() + seconds if seconds is not None else None
         sums: dict[str, torch.Tensor] = {}
+        n_summed = 0  # steps in `sums` (a resumed run starts mid-window)
         first_bad = torch.zeros((), dtype=torch.long, device=self.device)  # 0: all finite so far
         bar = tqdm(total=steps, initial=0, disable=not progress, desc="train", unit="step")
         self.G.train()
@@ -218,15 +219,15 @@ class Trainer:
                 first_bad = torch.where(bad & (first_bad == 0), self.step, first_bad)
                 for key in MONITORS:
                     sums[key] = sums[key] + stats[key] if key in sums else stats[key].clone()
-                n_summed = (self.step - 1) % cfg.log_every + 1
+                n_summed += 1
                 last = (end is not None and self.step == end) or (
                     deadline is not None and time.perf_counter() >= deadline
                 )
-                if n_summed == cfg.log_every or last:
+                if self.step % cfg.log_every == 0 or last:
                     self._check(first_bad)
                     means = {key: sums[key] / n_summed for key in MONITORS}
                     self.history.append(self.step, means)
-                    sums = {}
+                    sums, n_summed = {}, 0
                     bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in MONITORS[:5]}, refresh=False)
                     if callback is not None:
                         callback(self)
@@ -236,7 +237,6 @@ class Trainer:
                 bar.update(1)
             self._check(first_bad)
             if sums:  # budget ended between logs: record what is left
-                n_summed = (self.step - 1) % cfg.log_every + 1
                 self.history.append(self.step, {key: sums[key] / n_summed for key in MONITORS})
             if self.out_dir is not None:
                 self.save()

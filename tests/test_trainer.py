@@ -97,3 +97,15 @@ def test_sampler_visits_every_image_once_per_epoch(x_small):
     s = BatchSampler(torch.arange(96.0).view(96, 1), 16, seed=0)
     seen = torch.cat([s() for _ in range(6)]).flatten()
     assert sorted(seen.tolist()) == list(range(96))
+
+
+def test_monitors_after_resuming_mid_window_are_means(x_small, tmp_path):
+    # With learning rates too small to move anything, every logged loss_D is the same
+    # number; resuming between two logs must not change what the next log reports.
+    config = small_config(lr_G=1e-12, lr_D=1e-12, dropout=0.0)
+    first = Trainer(config, x_small, out_dir=tmp_path)
+    first.run(steps=3, progress=False)  # logs at 2 and 3; the window of step 4 is half done
+    second = Trainer.resume(tmp_path / "checkpoint.pt", x_small)
+    second.run(steps=3, progress=False)
+    assert second.history.step == [2, 3, 4, 6]
+    assert second.history["loss_D"] == pytest.approx([first.history["loss_D"][0]] * 4, rel=0.05)
