@@ -178,7 +178,7 @@ def draw(
     ax.set_xlim(-explorer.extent, explorer.extent)
     ax.set_ylim(-explorer.extent, explorer.extent)
     ax.set_aspect("equal")
-    ax.set_title(describe_frame(explorer, report), fontsize=9)
+    ax.set_title(describe_frame(explorer, report).replace("; mean", "\nmean"), fontsize=9)  # two lines fit
     ax.legend(loc="upper right", fontsize=8)
     ax._explorer_contour = cs  # kept for a colorbar
     return report
