@@ -131,16 +131,21 @@ class Explorer:
         """``steps`` iterations of Algorithm 1 (k D updates, then one G update)."""
         if steps < 0:
             raise ValueError(f"steps must be non-negative, got {steps}")
-        loss = get_loss(self.config.loss)
-        stats: dict[str, torch.Tensor] = {}
-        for _ in range(steps):
-            for _ in range(self.config.k):
-                stats = training.d_step(self.G, self.D, self.opt_D, self._real(), self._z(), loss)
-            stats.update(training.g_step(self.G, self.D, self.opt_G, self._z(), loss))
-            self.step += 1
-        if stats:
-            training.check_finite(stats, self.step)
-            self.stats = {key: float(v) for key, v in stats.items()}
+        if steps:
+            history = training.train(
+                self.G,
+                self.D,
+                self.opt_G,
+                self.opt_D,
+                self._real,
+                self._z,
+                steps,
+                loss=self.config.loss,
+                k=self.config.k,
+                log_every=steps,
+            )  # one read-back, after the last step (the divergence check included)
+            self.step += steps
+            self.stats = {key: values[-1] for key, values in history.values.items()}
         return self.stats
 
     def samples(self) -> torch.Tensor:
