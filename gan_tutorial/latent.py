@@ -110,11 +110,14 @@ class EMA:
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
         avg = self.module.state_dict()
+        floats, targets = [], []
         for name, live in module.state_dict().items():
             if live.is_floating_point():
-                avg[name].lerp_(live, 1 - self.decay)  # avg + (1 - decay) (live - avg)
+                floats.append(avg[name])
+                targets.append(live)
             else:
                 avg[name].copy_(live)
+        torch._foreach_lerp_(floats, targets, 1 - self.decay)  # avg + (1 - decay) (live - avg), all at once
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()

@@ -3,9 +3,12 @@
 Chapter 3 builds it; the command line (``python -m gan_tutorial.train``) runs the same
 code. Each iteration is ``k`` calls of :func:`training.d_step` and one of
 :func:`training.g_step` (Algorithm 1 of Goodfellow et al. 2014) on batches indexed
-straight from a device-resident image tensor. Monitors stay on the device as running sums
-and are read back only every ``log_every`` steps, so the loop does not wait on the device
-in between.
+straight from a device-resident image tensor. The last D step's fake batch G(z) is made
+once, with its graph, and serves the G step too (as pytorch/examples does), which saves a
+forward pass of G per iteration. Monitors stay on the device as running sums and are read
+back only every ``log_every`` steps, so the loop does not wait on the device in between.
+With ``ema`` > 0 the trainer also keeps a moving average of G's weights
+(:class:`gan_tutorial.latent.EMA`), saved in checkpoints and sampled by :meth:`Trainer.generate`.
 
 Resuming is exact: a checkpoint holds G, D, both optimisers, the step, the history and
 every random state the loop draws from (the batch order, the latent codes and dropout),
@@ -26,7 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import accel, models
-from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from .latent import EMA
 from .losses import get_loss
 from .training import DivergenceError, History, d_step, g_step
 
@@ -51,6 +55,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     dropout: float = 0.3  # in D, after each hidden layer
+    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: none)
     k: int = 1  # D steps per G step
     seed: int = 0
     log_every: int = 100  # steps between host read-backs of the monitors
@@ -65,6 +70,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr_G <= 0 or self.lr_D <= 0:
             raise ValueError(f"learning rates must be positive, got lr_G={self.lr_G}, lr_D={self.lr_D}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema (a decay) must be in [0, 1), 0 to keep no average; got {self.ema}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
@@ -152,6 +159,8 @@ class Trainer:
         betas = (config.beta1, config.beta2)
         self.opt_G = adam(self.G.parameters(), config.lr_G, betas)
         self.opt_D = adam(self.D.parameters(), config.lr_D, betas)
+        # the average of G's weights that generate() samples from, if the config keeps one
+        self.ema = EMA(self.G, config.ema) if config.ema > 0 else None
         self.loss = get_loss(config.loss)
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
@@ -167,20 +176,26 @@ class Trainer:
         return torch.randn(n, self.config.latent_dim, generator=self.z_generator, device=self.device)
 
     @torch.no_grad()
-    def generate(self, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+    def generate(
+        self, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0, average: bool = True
+    ) -> torch.Tensor:
         """G(z) in eval mode, (n, 1, 28, 28).
 
         ``z`` defaults to the 64 fixed codes, or with ``n`` to n codes drawn with ``seed``
-        from a generator of their own (evaluating never disturbs the training RNGs).
+        from a generator of their own (evaluating never disturbs the training RNGs). With
+        ``average`` (the default) the samples come from the moving average of G's weights
+        when the config keeps one (``ema`` > 0); ``average=False`` uses the live G.
         """
         if z is None:
             gen = torch.Generator().manual_seed(seed)
             z = self.fixed_z if n is None else torch.randn(n, self.config.latent_dim, generator=gen)
-        self.G.eval()
+        G = self.ema.module if average and self.ema is not None else self.G
+        was_training = G.training
+        G.eval()
         try:
-            return torch.cat([self.G(c.to(self.device)) for c in z.split(1000)])
+            return torch.cat([G(c.to(self.device)) for c in z.split(1000)])
         finally:
-            self.G.train()
+            G.train(was_training)
 
     def run(
         self,
@@ -209,11 +224,20 @@ class Trainer:
         try:
             while (end is None or self.step < end) and (deadline is None or time.perf_counter() < deadline):
                 self.step += 1
-                for _ in range(cfg.k):
+                for i in range(cfg.k):
                     x_real, z = self.sampler(), self.sample_z()
-                    stats = d_step(self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D)
-                z = self.sample_z()
-                stats.update(g_step(self.G, self.D, self.opt_G, z, self.loss, self.fast, self.scaler_G))
+                    x_fake = None
+                    if i == cfg.k - 1:  # the last D step's fakes, graph kept, serve the G step too
+                        with self.fast.autocast():
+                            x_fake = self.G(z)
+                    stats = d_step(
+                        self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D, x_fake
+                    )
+                stats.update(
+                    g_step(self.G, self.D, self.opt_G, None, self.loss, self.fast, self.scaler_G, x_fake)
+                )
+                if self.ema is not None:
+                    self.ema.update(self.G)
                 # remember the first non-finite step without reading anything back
                 bad = ~(torch.isfinite(stats["loss_D"]) & torch.isfinite(stats["loss_G"]))
                 first_bad = torch.where(bad & (first_bad == 0), self.step, first_bad)
@@ -271,6 +295,7 @@ class Trainer:
             "step": self.step,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
+            **({"G_ema": self.ema.state_dict()} if self.ema is not None else {}),
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "sampler": self.sampler.state_dict(),
@@ -281,6 +306,10 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_module_state(self.G, state["G"], "generator")
         load_module_state(self.D, state["D"], "discriminator")
+        if self.ema is not None:
+            if "G_ema" not in state:
+                raise CheckpointError("the config keeps an average of G (ema > 0); the checkpoint has none")
+            load_module_state(self.ema.module, state["G_ema"], "average generator")
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.sampler.load_state_dict(state["sampler"])
@@ -317,12 +346,19 @@ class Trainer:
         return trainer
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The generator of a checkpoint, in eval mode, with its ``latent_dim`` attribute."""
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", average: bool = True
+) -> torch.nn.Module:
+    """The generator of a checkpoint, in eval mode, with its ``latent_dim`` attribute.
+
+    With ``average`` (the default) it holds the moving average of G's weights when the run
+    kept one (``ema`` > 0), as :meth:`Trainer.generate` samples; else the last weights.
+    """
     state = load_checkpoint(path, model=None)
     if state.get("model") not in models.MODELS:
         raise ValueError(f"{path} holds an unknown model {state.get('model')!r}")
     config = TrainConfig(**state["config"])
     G, _ = build_models(config)
-    load_module_state(G, state["G"], "generator")
+    key = "G_ema" if average and "G_ema" in state else "G"
+    load_module_state(G, state[key], "generator")
     return G.to(device).eval()

@@ -28,10 +28,17 @@ if TYPE_CHECKING:  # only for the type hints: accel imports this module
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
     """L2 norm of all of ``module``'s gradients together (0 if none), as a tensor."""
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    if not norms:
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    if not grads:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(norms))
+    norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [g.norm() for g in grads]
+    return torch.linalg.vector_norm(torch.stack(norms))  # sqrt(sum of squares of every entry)
+
+
+def has_batch_norm(module: nn.Module) -> bool:
+    """Whether ``module`` contains a batch norm layer, whose output for one sample depends on
+    the rest of its batch (so real and fake batches must not be mixed in one forward pass)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def _prob(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:
@@ -65,10 +72,11 @@ def d_step(
     D: nn.Module,
     opt_D: torch.optim.Optimizer,
     x_real: torch.Tensor,
-    z: torch.Tensor,
+    z: torch.Tensor | None,
     loss: str | GANLoss = "nonsaturating",
     fast: FastPath | None = None,
     scaler: torch.amp.GradScaler | None = None,
+    x_fake: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
@@ -77,16 +85,27 @@ def d_step(
     apply chapter 4's GPU fast path (:mod:`gan_tutorial.accel`: autocast, channels-last,
     loss scaling); without them the step is plain float32. Losses are always computed in
     float32 from D's outputs.
+
+    ``x_fake``, if given, is a batch G(z) the caller already computed (``z`` is then
+    unused): D trains on it detached, and the caller can hand the same batch, graph and
+    all, to :func:`g_step`, which saves one forward pass of G per iteration.
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
-    with torch.no_grad(), autocast():
-        x_fake = G(z)  # no graph through G: this step only moves D
+    if x_fake is None:
+        if z is None:
+            raise ValueError("give the latent codes z, or a fake batch x_fake")
+        with torch.no_grad(), autocast():
+            x_fake = G(z)  # no graph through G: this step only moves D
+    x_fake = x_fake.detach()
     if fast is not None:
         x_real, x_fake = fast.images(x_real), fast.images(x_fake)
     opt_D.zero_grad(set_to_none=True)
     with autocast():
-        real_out, fake_out = D(x_real), D(x_fake)
+        if has_batch_norm(D):  # batch statistics: real and fake batches stay apart
+            real_out, fake_out = D(x_real), D(x_fake)
+        else:  # one pass over both (the same function of each row; larger, faster products)
+            real_out, fake_out = D(torch.cat([x_real, x_fake])).split([len(x_real), len(x_fake)])
     real_out, fake_out = real_out.float(), fake_out.float()
     loss_D = loss.d(real_out, fake_out)
     grad = _backward_step(loss_D, D, opt_D, scaler)
@@ -102,18 +121,25 @@ def g_step(
     G: nn.Module,
     D: nn.Module,
     opt_G: torch.optim.Optimizer,
-    z: torch.Tensor,
+    z: torch.Tensor | None,
     loss: str | GANLoss = "nonsaturating",
     fast: FastPath | None = None,
     scaler: torch.amp.GradScaler | None = None,
+    x_fake: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of G through a fixed D; D's parameters get no gradient and do not move.
 
     Returns detached tensors: ``loss_G``, ``d_fake_g`` (mean D(G(z)) seen by this step,
     i.e. after the D step) and ``grad_G``. ``fast`` and ``scaler`` as in :func:`d_step`.
+    ``x_fake``, if given, is G(z) computed by the caller with its graph (as pytorch/examples
+    reuses the D step's fakes); ``z`` is then unused.
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
+    if x_fake is None and z is None:
+        raise ValueError("give the latent codes z, or a fake batch x_fake")
+    if x_fake is not None and not x_fake.requires_grad:
+        raise ValueError("x_fake carries no graph back to G (was it made under no_grad or detached?)")
     opt_G.zero_grad(set_to_none=True)
     # Gradients flow through D to G, but D's own are not needed: freeze D for this step
     # and restore each parameter's flag afterwards (some may have been frozen on purpose).
@@ -121,7 +147,8 @@ def g_step(
     D.requires_grad_(False)
     try:
         with autocast():
-            x_fake = G(z)
+            if x_fake is None:
+                x_fake = G(z)
             fake_out = D(fast.images(x_fake) if fast is not None else x_fake)
         fake_out = fake_out.float()
         loss_G = loss.g(fake_out)

@@ -25,8 +25,8 @@ def test_cuda_choice_by_capability(monkeypatch, capability, dtype, scaler, chann
 
 def test_cpu_and_mps_stay_fp32():
     cpu = accel.choose("cpu")
-    assert (cpu.amp_dtype, cpu.grad_scaler, cpu.channels_last, cpu.adam) == (None, False, False, "fused")
-    assert accel.describe("cpu") == "fast path: cpu, fp32, no loss scaling, contiguous, fused Adam, eager"
+    assert (cpu.amp_dtype, cpu.grad_scaler, cpu.channels_last, cpu.adam) == (None, False, True, "fused")
+    assert accel.describe("cpu") == "fast path: cpu, fp32, no loss scaling, channels-last, fused Adam, eager"
     mps = accel.choose("mps")
     assert mps.amp_dtype is None and mps.adam == "foreach"
     assert "torch.compile" in accel.choose("cpu", compile=True).describe()

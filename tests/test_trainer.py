@@ -109,3 +109,21 @@ def test_monitors_after_resuming_mid_window_are_means(x_small, tmp_path):
     second.run(steps=3, progress=False)
     assert second.history.step == [2, 3, 4, 6]
     assert second.history["loss_D"] == pytest.approx([first.history["loss_D"][0]] * 4, rel=0.05)
+
+
+def test_moving_average_of_g_is_kept_saved_resumed_and_sampled(x_small, tmp_path):
+    with pytest.raises(ValueError, match="ema"):
+        small_config(ema=1.0)
+    straight = Trainer(small_config(ema=0.9), x_small)
+    straight.run(steps=7, progress=False)
+    first = Trainer(small_config(ema=0.9), x_small, out_dir=tmp_path)
+    first.run(steps=3, progress=False)
+    second = Trainer.resume(tmp_path / "checkpoint.pt", x_small)
+    second.run(steps=4, progress=False)
+    for a, b in zip(straight.ema.module.parameters(), second.ema.module.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(second.generate(), second.generate(average=False))  # the average is not G
+    second.save()
+    assert torch.equal(load_generator(tmp_path / "checkpoint.pt")(second.fixed_z), second.generate())
+    live = load_generator(tmp_path / "checkpoint.pt", average=False)
+    assert torch.equal(live(second.fixed_z), second.generate(average=False))
