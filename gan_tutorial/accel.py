@@ -109,14 +109,26 @@ class FastPath:
         except (RuntimeError, TypeError, ValueError):  # an older torch without this kernel
             return torch.optim.Adam(params, lr=lr, betas=betas)
 
-    def prepare(self, module: nn.Module) -> nn.Module:
-        """Move ``module`` to the device (channels-last if chosen); compile it if chosen."""
+    def place(self, module: nn.Module) -> nn.Module:
+        """Move ``module`` to the device, in the chosen memory layout."""
         module = module.to(self.device)
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
-        if self.compile:
-            module = torch.compile(module)
         return module
+
+    def compiled(self, module: nn.Module) -> nn.Module:
+        """``module`` compiled in place if chosen (``nn.Module.compile``: its ``state_dict`` keys
+        stay those of the plain module, so checkpoints load either way), else as it is."""
+        if not self.compile:
+            return module
+        if hasattr(module, "compile"):  # torch >= 2.2
+            module.compile()
+            return module
+        return torch.compile(module)  # older torch: a wrapper
+
+    def prepare(self, module: nn.Module) -> nn.Module:
+        """:meth:`place`, then :meth:`compiled`."""
+        return self.compiled(self.place(module))
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """An image batch (B, C, H, W) in the chosen memory layout (same shape, same values)."""

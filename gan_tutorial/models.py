@@ -43,10 +43,13 @@ class MLPGenerator(nn.Module):
 
     latent_dim -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2) between layers and Tanh at
     the end, so outputs share the range of the real images scaled by ``data.load_mnist``.
-    ``hidden`` changes the widths.
+    ``hidden`` changes the widths. ``batch_norm=True`` puts a ``BatchNorm1d`` after each
+    hidden linear layer (whose bias it then replaces): chapter 3's recipe.
     """
 
-    def __init__(self, latent_dim: int = 100, hidden: tuple[int, ...] = (256, 512, 1024)) -> None:
+    def __init__(
+        self, latent_dim: int = 100, hidden: tuple[int, ...] = (256, 512, 1024), batch_norm: bool = False
+    ) -> None:
         super().__init__()
         if latent_dim < 1 or not hidden or min(hidden) < 1:
             raise ValueError(f"latent_dim and hidden widths must be positive, got {latent_dim}, {hidden}")
@@ -54,7 +57,8 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         width = latent_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            layers.append(nn.Linear(width, h, bias=not batch_norm))
+            layers += [nn.BatchNorm1d(h), nn.LeakyReLU(0.2)] if batch_norm else [nn.LeakyReLU(0.2)]
             width = h
         layers += [nn.Linear(width, MNIST_PIXELS), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -98,13 +102,19 @@ def mlp_gan(
     g_hidden: tuple[int, ...] = (256, 512, 1024),
     d_hidden: tuple[int, ...] = (1024, 512, 256),
     dropout: float = 0.3,
+    g_batch_norm: bool = False,
 ) -> tuple[MLPGenerator, MLPDiscriminator]:
-    """The pair ``(G, D)`` of chapter 3."""
-    return MLPGenerator(latent_dim, tuple(g_hidden)), MLPDiscriminator(tuple(d_hidden), dropout)
+    """The pair ``(G, D)`` of chapter 3 (``g_batch_norm``: batch norm in G's hidden layers)."""
+    return MLPGenerator(latent_dim, tuple(g_hidden), g_batch_norm), MLPDiscriminator(tuple(d_hidden), dropout)
+
+
+def mlp_bn_gan(latent_dim: int = 100, dropout: float = 0.3) -> tuple[MLPGenerator, MLPDiscriminator]:
+    """Chapter 3's pair with batch norm in G's hidden layers (``mlp_gan(g_batch_norm=True)``)."""
+    return mlp_gan(latent_dim, dropout=dropout, g_batch_norm=True)
 
 
 #: Model families the trainer and the command line can build, by name.
-MODELS = {"mlp": mlp_gan}
+MODELS = {"mlp": mlp_gan, "mlp-bn": mlp_bn_gan}
 
 
 # ---------------------------------------------------------------------------------------

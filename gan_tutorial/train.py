@@ -18,11 +18,14 @@ from pathlib import Path
 
 import torch
 
-from . import models, runtime
+from . import accel, models, runtime
 from .checkpoint import CheckpointError
 from .losses import LOSSES
 from .trainer import RECIPES, Trainer
 from .training import DivergenceError
+
+#: Steps timed apart as the warm-up of ``--compile``.
+WARM_UP_STEPS = 3
 
 #: Flags that override a field of the recipe's :class:`TrainConfig` (flag -> field).
 OVERRIDES = {
@@ -81,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=_positive(int), help="CPU threads (1 is fastest on a busy machine)")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile G and D (warm-up timed apart, outside --seconds)"
+    )
     p.add_argument("--no-judge", action="store_true", help="skip the judge's numbers at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -110,17 +116,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             if overrides:
                 parser.error(f"--resume continues a run as it was configured; drop {', '.join(overrides)}")
-            trainer = Trainer.resume(args.resume, x_train, device, out_dir=args.out)  # None: its folder
+            trainer = Trainer.resume(args.resume, x_train, device, args.out, args.compile)  # out None: its folder
         else:
             config = dataclasses.replace(RECIPES[args.recipe], **overrides)
-            trainer = Trainer(config, x_train, device, out_dir=args.out or Path("runs/latest"))
+            trainer = Trainer(config, x_train, device, args.out or Path("runs/latest"), args.compile)
     except (CheckpointError, ValueError) as err:
         parser.error(str(err))
     print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
     print(trainer.fast.describe(), flush=True)
-    start = time.perf_counter()
+    steps = args.steps
     try:
-        trainer.run(steps=args.steps, seconds=args.seconds, progress=not args.no_progress)
+        if args.compile:  # the first steps trace and compile: time them apart from the budget
+            n = min(WARM_UP_STEPS, steps or WARM_UP_STEPS)
+            warm = accel.warm_up(lambda: trainer.run(steps=1, progress=False), n, device)
+            print(f"torch.compile warm-up: {warm:.1f} s for the first {n} steps", flush=True)
+            steps = steps - n if steps is not None else None
+        start = time.perf_counter()
+        if steps != 0:
+            trainer.run(steps=steps, seconds=args.seconds, progress=not args.no_progress)
     except DivergenceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -135,7 +135,7 @@ def test_trainer_takes_the_fast_path(monkeypatch):
     assert t.fast.precision == "fp32" and t.scaler_D is None  # the CPU stays in float32
     # a bf16, channels-last path (what an Ampere GPU gets), run on the CPU: the wiring works
     bf16 = accel.FastPath(torch.device("cpu"), torch.bfloat16, channels_last=True)
-    monkeypatch.setattr(accel, "choose", lambda device: bf16)
+    monkeypatch.setattr(accel, "choose", lambda device, compile=False: bf16)
     t = Trainer(cfg, x)
     assert t.fast is bf16
     history = t.run(steps=2, progress=False)

@@ -81,3 +81,16 @@ def test_sample_bad_arguments(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         sample.main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.pt")])
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_compile_flag_compiles_g_and_d_in_place_and_times_the_warm_up(tmp_path, capsys, monkeypatch):
+    compiled = []  # record instead of compiling: real compilation is too slow for the test suite
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **kw: compiled.append(type(self).__name__))
+    args = ["--data", "fake", "--steps", "5", "--batch-size", "16", "--ema", "0.9", "--no-progress"]
+    assert train.main([*args, "--compile", "--out", str(tmp_path), "--no-judge"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(compiled) == ["MLPDiscriminator", "MLPGenerator"] and "torch.compile" in out
+    assert "warm-up: " in out and "for the first 3 steps" in out and "step 5:" in out
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5 and "G_ema" in state
+    assert not any(k.startswith("_orig_mod") for k in state["G"])  # loads into a plain G

@@ -127,3 +127,14 @@ def test_moving_average_of_g_is_kept_saved_resumed_and_sampled(x_small, tmp_path
     assert torch.equal(load_generator(tmp_path / "checkpoint.pt")(second.fixed_z), second.generate())
     live = load_generator(tmp_path / "checkpoint.pt", average=False)
     assert torch.equal(live(second.fixed_z), second.generate(average=False))
+
+
+def test_mlp_with_batch_norm_in_g():
+    G, D = models.MODELS["mlp-bn"](latent_dim=100, dropout=0.3)
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [m.num_features for m in norms] == [256, 512, 1024]
+    assert all(m.bias is None for m in G.net if isinstance(m, torch.nn.Linear) and m.out_features != 784)
+    x = G(torch.randn(8, 100))
+    assert x.shape == (8, 1, 28, 28) and x.abs().max() <= 1 and D(x).shape == (8, 1)
+    plain, _ = models.mlp_gan()
+    assert sum(p.numel() for p in G.parameters()) == sum(p.numel() for p in plain.parameters()) + 1792
