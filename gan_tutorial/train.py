@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=_positive(int), help="CPU threads (1 is fastest on a busy machine)")
     p.add_argument(
-        "--compile", action="store_true", help="torch.compile G and D (warm-up timed apart, outside --seconds)"
+        "--compile", action="store_true", help="torch.compile G and D (warm-up timed apart from --seconds)"
     )
     p.add_argument("--no-judge", action="store_true", help="skip the judge's numbers at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             if overrides:
                 parser.error(f"--resume continues a run as it was configured; drop {', '.join(overrides)}")
-            trainer = Trainer.resume(args.resume, x_train, device, args.out, args.compile)  # out None: its folder
+            trainer = Trainer.resume(args.resume, x_train, device, args.out, args.compile)  # None: its folder
         else:
             config = dataclasses.replace(RECIPES[args.recipe], **overrides)
             trainer = Trainer(config, x_train, device, args.out or Path("runs/latest"), args.compile)

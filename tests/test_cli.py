@@ -85,7 +85,8 @@ def test_sample_bad_arguments(checkpoint, tmp_path, capsys):
 
 def test_compile_flag_compiles_g_and_d_in_place_and_times_the_warm_up(tmp_path, capsys, monkeypatch):
     compiled = []  # record instead of compiling: real compilation is too slow for the test suite
-    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **kw: compiled.append(type(self).__name__))
+    record = lambda self, *a, **kw: compiled.append(type(self).__name__)  # noqa: E731
+    monkeypatch.setattr(torch.nn.Module, "compile", record)
     args = ["--data", "fake", "--steps", "5", "--batch-size", "16", "--ema", "0.9", "--no-progress"]
     assert train.main([*args, "--compile", "--out", str(tmp_path), "--no-judge"]) == 0
     out = capsys.readouterr().out
