@@ -15,7 +15,10 @@ r"""The latent space (chapter 4): paths between codes, a memorisation check, and
   if samples are copies of training images, the distances are near 0;
 * :class:`EMA` - an exponential moving average of G's weights,
   :math:`\bar\theta \leftarrow \beta \bar\theta + (1 - \beta)\theta` after every update,
-  whose samples are usually smoother than the last iterate's (Yazici et al. 2019).
+  whose samples are usually smoother than the last iterate's (Yazici et al. 2019);
+* :func:`recalibrate_batch_norm` - batch-norm statistics measured for the averaged weights
+  ("standing statistics", Brock et al. 2019): an average of running means and variances
+  that belonged to other weights does not describe what the averaged layers output.
 """
 
 from __future__ import annotations
@@ -121,3 +124,40 @@ class EMA:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    G: nn.Module,
+    n: int = 4096,
+    batch_size: int = 512,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> nn.Module:
+    """A copy of generator ``G`` (with a ``latent_dim`` attribute) whose batch norms' running
+    statistics are the plain averages over ``n`` fresh codes z ~ N(0, I), in eval mode.
+
+    In eval mode a batch norm normalises with its running mean and variance. For the moving
+    average of G's weights those buffers are averages too, of statistics measured under
+    earlier weights, and can be far from what the averaged layers now output; measuring them
+    again under the averaged weights fixes that (BigGAN's "standing statistics"). Codes come
+    from a generator of their own: the global random state is not touched. ``G`` is unchanged;
+    a ``G`` without batch norm is returned as a copy, unchanged.
+    """
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"n and batch_size must be positive, got {n}, {batch_size}")
+    G = copy.deepcopy(G)
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        if device is None:
+            device = next(G.parameters()).device
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # None: a cumulative (equal-weight) average over the batches
+        G.train()
+        gen = torch.Generator().manual_seed(seed)
+        for start in range(0, n, batch_size):
+            G(torch.randn(min(batch_size, n - start), G.latent_dim, generator=gen).to(device))
+        for m in norms:
+            m.momentum = 0.1  # the default again, should anyone train the copy
+    return G.eval()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_tutorial.latent import EMA, lerp, nearest_neighbours, slerp
+from gan_tutorial.latent import EMA, lerp, nearest_neighbours, recalibrate_batch_norm, slerp
 
 
 def test_lerp_endpoints_and_midpoint():
@@ -91,3 +91,25 @@ def test_ema_update_rule():
     assert not any(p.requires_grad for p in ema.module.parameters())
     with pytest.raises(ValueError, match="decay"):
         EMA(net, decay=1.0)
+
+
+def test_recalibrated_batch_norm_measures_the_statistics_of_the_given_weights():
+    torch.manual_seed(3)
+    G = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    G.latent_dim = 3
+    G[1].running_mean.fill_(5.0)  # stale statistics, as an average of old ones would be
+    state = torch.get_rng_state()
+    fresh = recalibrate_batch_norm(G, n=1000, batch_size=250, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)  # the global random state is untouched
+    assert torch.all(G[1].running_mean == 5.0)  # the original is unchanged
+    assert not fresh.training
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(7)
+        h = G[0](torch.cat([torch.randn(250, 3, generator=gen) for _ in range(4)]))  # the same draws
+    torch.testing.assert_close(fresh[1].running_mean, h.mean(0))
+    torch.testing.assert_close(
+        fresh[1].running_var, h.var(0), rtol=0.02, atol=1e-4
+    )  # mean of batch variances
+    plain = torch.nn.Linear(3, 2)
+    plain.latent_dim = 3
+    assert torch.equal(recalibrate_batch_norm(plain).weight, plain.weight)

@@ -5,6 +5,7 @@ import torch
 
 from gan_tutorial import models
 from gan_tutorial.checkpoint import load_checkpoint
+from gan_tutorial.latent import recalibrate_batch_norm
 from gan_tutorial.trainer import MONITORS, BatchSampler, TrainConfig, Trainer, load_generator
 from gan_tutorial.training import DivergenceError
 
@@ -138,3 +139,16 @@ def test_mlp_with_batch_norm_in_g():
     assert x.shape == (8, 1, 28, 28) and x.abs().max() <= 1 and D(x).shape == (8, 1)
     plain, _ = models.mlp_gan()
     assert sum(p.numel() for p in G.parameters()) == sum(p.numel() for p in plain.parameters()) + 1792
+
+
+def test_average_of_a_batch_norm_generator_is_sampled_with_recalibrated_statistics(x_small, tmp_path):
+    cfg = TrainConfig(model="dcgan", dropout=0.0, batch_size=8, log_every=1, latent_dim=8, ema=0.9)
+    t = Trainer(cfg, x_small, out_dir=tmp_path)
+    t.run(steps=3, progress=False)
+    G = recalibrate_batch_norm(t.ema.module)
+    assert torch.equal(t.generate(), G(t.fixed_z))
+    assert t.average_generator() is t.average_generator()  # measured once per step
+    loaded = load_generator(tmp_path / "checkpoint.pt")  # contiguous layout: equal to float rounding
+    torch.testing.assert_close(loaded(t.fixed_z), t.generate())
+    with pytest.raises(ValueError, match="keeps no average"):
+        Trainer(small_config(), x_small).average_generator()
