@@ -314,6 +314,8 @@ class Trainer:
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             **({"G_ema": self.ema.state_dict()} if self.ema is not None else {}),
+            # fp16 only: the loss scale and its growth tracker, so a resumed run scales alike
+            **{name: sc.state_dict() for name, sc in self._scalers().items()},
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "sampler": self.sampler.state_dict(),
@@ -328,6 +330,9 @@ class Trainer:
             if "G_ema" not in state:
                 raise CheckpointError("the config keeps an average of G (ema > 0); the checkpoint has none")
             load_module_state(self.ema.module, state["G_ema"], "average generator")
+        for name, scaler in self._scalers().items():
+            if name in state:  # a checkpoint from another device has none: the scaler starts afresh
+                scaler.load_state_dict(state[name])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.sampler.load_state_dict(state["sampler"])
@@ -337,6 +342,11 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.step = state["step"]
         self.history = History(list(state["history"]["step"]), dict(state["history"]["values"]))
+
+    def _scalers(self) -> dict[str, torch.amp.GradScaler]:
+        return {
+            n: sc for n, sc in (("scaler_G", self.scaler_G), ("scaler_D", self.scaler_D)) if sc is not None
+        }
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write a checkpoint atomically (default ``out_dir/checkpoint.pt``); return its path."""

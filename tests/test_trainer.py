@@ -152,3 +152,16 @@ def test_average_of_a_batch_norm_generator_is_sampled_with_recalibrated_statisti
     torch.testing.assert_close(loaded(t.fixed_z), t.generate())
     with pytest.raises(ValueError, match="keeps no average"):
         Trainer(small_config(), x_small).average_generator()
+
+
+def test_gradient_scalers_are_saved_and_restored(x_small, tmp_path):
+    t = Trainer(small_config(), x_small, out_dir=tmp_path)
+    t.scaler_G = torch.amp.GradScaler("cpu", init_scale=1024.0)  # what the fp16 path would hold
+    t.scaler_D = torch.amp.GradScaler("cpu", init_scale=2048.0)
+    t.save()
+    state = load_checkpoint(tmp_path / "checkpoint.pt", model="mlp")
+    assert state["scaler_G"]["scale"] == 1024.0 and state["scaler_D"]["scale"] == 2048.0
+    u = Trainer(small_config(), x_small)
+    u.scaler_G, u.scaler_D = torch.amp.GradScaler("cpu"), torch.amp.GradScaler("cpu")
+    u.load_state_dict(state)
+    assert (u.scaler_G.get_scale(), u.scaler_D.get_scale()) == (1024.0, 2048.0)
