@@ -32,7 +32,7 @@ from . import accel, models
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from .latent import EMA, recalibrate_batch_norm
 from .losses import get_loss
-from .training import DivergenceError, History, d_step, g_step
+from .training import DivergenceError, History, d_step, g_step, has_batch_norm
 
 #: Monitors the trainer records, in the order the progress bar shows them.
 MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
@@ -165,6 +165,8 @@ class Trainer:
         self._ema_sampler: tuple[int, torch.nn.Module] | None = None  # (step, recalibrated copy)
         self.G, self.D = self.fast.compiled(self.G), self.fast.compiled(self.D)  # if compile=True
         self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
+        # one D pass over real and fake rows together, unless batch norm would mix their statistics
+        self.joint_d_pass = not has_batch_norm(self.D)
         betas = (config.beta1, config.beta2)
         self.opt_G = adam(self.G.parameters(), config.lr_G, betas)
         self.opt_D = adam(self.D.parameters(), config.lr_D, betas)
@@ -249,8 +251,9 @@ class Trainer:
                         with self.fast.autocast():
                             x_fake = self.G(z)
                     stats = d_step(
-                        self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D, x_fake
-                    )
+                        self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D, x_fake,
+                        joint=self.joint_d_pass,
+                    )  # fmt: skip
                 stats.update(
                     g_step(self.G, self.D, self.opt_G, None, self.loss, self.fast, self.scaler_G, x_fake)
                 )

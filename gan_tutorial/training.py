@@ -77,6 +77,7 @@ def d_step(
     fast: FastPath | None = None,
     scaler: torch.amp.GradScaler | None = None,
     x_fake: torch.Tensor | None = None,
+    joint: bool = False,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
@@ -89,6 +90,10 @@ def d_step(
     ``x_fake``, if given, is a batch G(z) the caller already computed (``z`` is then
     unused): D trains on it detached, and the caller can hand the same batch, graph and
     all, to :func:`g_step`, which saves one forward pass of G per iteration.
+
+    ``joint=True`` runs D once over the real and fake rows concatenated along the first
+    dimension: the same numbers as two passes when each row's output depends on that row
+    alone (no batch norm), in larger, faster products. A D with batch norm is refused.
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
@@ -100,12 +105,14 @@ def d_step(
     x_fake = x_fake.detach()
     if fast is not None:
         x_real, x_fake = fast.images(x_real), fast.images(x_fake)
+    if joint and has_batch_norm(D):
+        raise ValueError("joint=True would mix real and fake rows in D's batch-norm statistics")
     opt_D.zero_grad(set_to_none=True)
     with autocast():
-        if has_batch_norm(D):  # batch statistics: real and fake batches stay apart
-            real_out, fake_out = D(x_real), D(x_fake)
-        else:  # one pass over both (the same function of each row; larger, faster products)
+        if joint:  # one pass over both (the same function of each row; larger, faster products)
             real_out, fake_out = D(torch.cat([x_real, x_fake])).split([len(x_real), len(x_fake)])
+        else:
+            real_out, fake_out = D(x_real), D(x_fake)
     real_out, fake_out = real_out.float(), fake_out.float()
     loss_D = loss.d(real_out, fake_out)
     grad = _backward_step(loss_D, D, opt_D, scaler)

@@ -194,15 +194,15 @@ def test_a_fake_batch_made_by_the_caller_gives_the_same_steps():
         d_step(G_b, D_b, opts[2], x_real, None)
 
 
-def test_d_step_without_batch_norm_matches_separate_passes_and_with_it_keeps_them_apart():
-    """Without batch norm, D sees real and fake rows in one pass: the same numbers as two passes.
-    With batch norm, one pass would mix the batches' statistics, so d_step keeps two passes."""
+def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
+    """Without batch norm, one D pass over real and fake rows gives the numbers of two passes.
+    With batch norm, one pass would mix the batches' statistics: d_step keeps two, and refuses joint."""
     G, D = _nets(seed=5)
     assert not training.has_batch_norm(D)
     x_real, z = torch.randn(16, 1), torch.randn(16, 2)
     real_logits, fake_logits = D(x_real), D(G(z).detach())
     expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-    stats = d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z)
+    stats = d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z, joint=True)
     torch.testing.assert_close(stats["loss_D"], expected.detach())
 
     D_bn = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
@@ -213,3 +213,5 @@ def test_d_step_without_batch_norm_matches_separate_passes_and_with_it_keeps_the
     assert not torch.allclose(mixed[:16], real_logits)  # what a single pass would have computed
     stats = d_step(G, D_bn, torch.optim.SGD(D_bn.parameters(), lr=0.0), x_real, z)
     torch.testing.assert_close(stats["loss_D"], expected.detach())
+    with pytest.raises(ValueError, match="batch-norm"):
+        d_step(G, D_bn, torch.optim.SGD(D_bn.parameters(), lr=0.0), x_real, z, joint=True)
