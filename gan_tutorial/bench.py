@@ -23,7 +23,7 @@ import time
 import torch
 from torch import nn
 
-from . import accel, models, runtime
+from . import models, runtime
 from .trainer import TrainConfig, Trainer
 
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     baseline = Baseline(config, device)
     trainer = Trainer(config, x_train, device, compile=args.compile)
     if args.compile:  # compilation happens in the first steps: time it apart
-        warm = accel.warm_up(lambda: trainer.run(steps=1, progress=False), 3, device)
+        warm = trainer.warm_up(3)
         print(f"torch.compile warm-up of the trainer: {warm:.1f} s for 3 steps (not in the images/s)")
     print(trainer.fast.describe())
     runs = {"baseline": baseline.run, "trainer": lambda n: trainer.run(steps=n, progress=False)}

@@ -28,6 +28,8 @@ import copy
 import torch
 from torch import nn
 
+from .models import batch_norm_layers
+
 
 def _check_pair(z0: torch.Tensor, z1: torch.Tensor) -> None:
     if z0.shape != z1.shape or z0.ndim < 1:
@@ -147,10 +149,11 @@ def recalibrate_batch_norm(
     if n < 1 or batch_size < 1:
         raise ValueError(f"n and batch_size must be positive, got {n}, {batch_size}")
     G = copy.deepcopy(G)
-    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batch_norm_layers(G)
     if norms:
         if device is None:
             device = next(G.parameters()).device
+        momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # None: a cumulative (equal-weight) average over the batches
@@ -158,6 +161,6 @@ def recalibrate_batch_norm(
         gen = torch.Generator().manual_seed(seed)
         for start in range(0, n, batch_size):
             G(torch.randn(min(batch_size, n - start), G.latent_dim, generator=gen).to(device))
-        for m in norms:
-            m.momentum = 0.1  # the default again, should anyone train the copy
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum  # as before, should anyone train the copy
     return G.eval()

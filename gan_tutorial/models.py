@@ -11,6 +11,11 @@ import torch
 from torch import nn
 
 
+def batch_norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every batch norm layer inside ``module`` (1-D, 2-D or 3-D), in ``modules()`` order."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def toy_mlp(
     in_dim: int, out_dim: int, hidden: int = 64, depth: int = 2, act: type[nn.Module] = nn.ReLU
 ) -> nn.Sequential:

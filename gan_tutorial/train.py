@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import accel, models, runtime
+from . import models, runtime
 from .checkpoint import CheckpointError
 from .losses import LOSSES
 from .trainer import RECIPES, Trainer
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.compile:  # the first steps trace and compile: time them apart from the budget
             n = min(WARM_UP_STEPS, steps or WARM_UP_STEPS)
-            warm = accel.warm_up(lambda: trainer.run(steps=1, progress=False), n, device)
+            warm = trainer.warm_up(n)
             print(f"torch.compile warm-up: {warm:.1f} s for the first {n} steps", flush=True)
             steps = steps - n if steps is not None else None
         start = time.perf_counter()

@@ -92,16 +92,6 @@ def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]
     return models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
 
 
-def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch has it (one pass over all the weights:
-    several times faster on a CPU than the default multi-tensor update), else the default."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the kernel
-        return torch.optim.Adam(params, lr=lr, betas=betas)
-
-
 class BatchSampler:
     """Random batches of a tensor, reshuffled every epoch, with a state that can be saved.
 
@@ -168,8 +158,9 @@ class Trainer:
         # one D pass over real and fake rows together, unless batch norm would mix their statistics
         self.joint_d_pass = not has_batch_norm(self.D)
         betas = (config.beta1, config.beta2)
-        self.opt_G = adam(self.G.parameters(), config.lr_G, betas)
-        self.opt_D = adam(self.D.parameters(), config.lr_D, betas)
+        # the fast path's Adam: fused on the CPU and CUDA (one pass over all the weights)
+        self.opt_G = self.fast.adam_optimizer(self.G.parameters(), config.lr_G, betas)
+        self.opt_D = self.fast.adam_optimizer(self.D.parameters(), config.lr_D, betas)
         self.loss = get_loss(config.loss)
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
@@ -216,6 +207,11 @@ class Trainer:
         if self._ema_sampler is None or self._ema_sampler[0] != self.step:
             self._ema_sampler = (self.step, recalibrate_batch_norm(self.ema.module, device=self.device))
         return self._ema_sampler[1]
+
+    def warm_up(self, steps: int = 3) -> float:
+        """Train ``steps`` iterations and return the seconds they took: with ``compile=True``
+        the first steps trace and compile, and this times them apart from a budget."""
+        return accel.warm_up(lambda: self.run(steps=1, progress=False), steps, self.device)
 
     def run(
         self,

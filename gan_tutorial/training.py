@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .losses import GANLoss, get_loss
+from .models import batch_norm_layers
 
 if TYPE_CHECKING:  # only for the type hints: accel imports this module
     from .accel import FastPath
@@ -31,14 +32,13 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [g.norm() for g in grads]
-    return torch.linalg.vector_norm(torch.stack(norms))  # sqrt(sum of squares of every entry)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # sqrt(sum of all squares)
 
 
 def has_batch_norm(module: nn.Module) -> bool:
     """Whether ``module`` contains a batch norm layer, whose output for one sample depends on
     the rest of its batch (so real and fake batches must not be mixed in one forward pass)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    return bool(batch_norm_layers(module))
 
 
 def _prob(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:

@@ -113,3 +113,25 @@ def test_recalibrated_batch_norm_measures_the_statistics_of_the_given_weights():
     plain = torch.nn.Linear(3, 2)
     plain.latent_dim = 3
     assert torch.equal(recalibrate_batch_norm(plain).weight, plain.weight)
+
+
+@pytest.mark.parametrize("decay, half_life", [(0.999, 693), (0.998, 346)])
+def test_ema_half_life_is_log_half_over_log_decay(decay, half_life):
+    """The half-lives the docs quote: after log(1/2) / log(decay) updates towards a new value,
+    the average has covered half the way."""
+    assert round(math.log(0.5) / math.log(decay)) == half_life
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.zero_()
+    ema = EMA(net, decay)
+    with torch.no_grad():
+        net.weight.fill_(1.0)  # a step change of the live weights
+    for _ in range(half_life):
+        ema.update(net)
+    assert abs(float(ema.module.weight) - 0.5) < 1e-3
+
+
+def test_recalibration_keeps_each_norms_momentum():
+    G = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4, momentum=0.3))
+    G.latent_dim = 3
+    assert recalibrate_batch_norm(G, n=64)[1].momentum == 0.3
