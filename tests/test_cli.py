@@ -26,6 +26,20 @@ def test_train_writes_a_checkpoint_and_resumes(checkpoint, capsys):
     assert torch.load(checkpoint, weights_only=True)["step"] == 5
 
 
+def test_train_on_mnist_prints_the_judge_and_the_class_mix(tmp_path, capsys):
+    from gan_tutorial.data import MNISTNotFoundError, load_mnist
+
+    try:
+        load_mnist(train=False, download=False)
+    except MNISTNotFoundError as err:
+        pytest.skip(f"MNIST is not in data/ ({str(err).splitlines()[0]})")
+    args = ["--steps", "2", "--batch-size", "16", "--no-progress", "--device", "cpu"]
+    assert train.main([*args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "judge (10,000 samples): FD" in out
+    assert "real digits in these samples' proportions: FD" in out
+
+
 def test_sample_pt_and_png(checkpoint, tmp_path):
     assert sample.main([str(checkpoint), "-n", "10", "-o", str(tmp_path / "x.pt")]) == 0
     x = torch.load(tmp_path / "x.pt", weights_only=True)

@@ -84,3 +84,32 @@ def test_judge_scores_99_percent_on_mnist_test():
     except MNISTNotFoundError as err:
         pytest.skip(f"MNIST is not in data/ ({str(err).splitlines()[0]})")
     assert J.accuracy(J.load_judge(), x, y) >= 0.99
+
+
+@pytest.fixture(scope="module")
+def judge_and_labels():
+    try:
+        _, y = load_mnist(train=True, labels=True, download=False)
+    except MNISTNotFoundError as err:
+        pytest.skip(f"MNIST is not in data/ ({str(err).splitlines()[0]})")
+    judge = J.load_judge()
+    return judge, J.reference(judge), y
+
+
+def test_class_mix_distance_is_the_floor_for_real_proportions_and_grows_with_skew(judge_and_labels):
+    judge, ref, y = judge_and_labels
+    real = torch.bincount(y, minlength=10).double() / len(y)
+    assert J.class_mix_distance(real, judge, ref) < 1.25 * ref.floor  # real digits, real proportions
+    skewed = torch.full((10,), 0.8 / 9, dtype=torch.float64)
+    skewed[1] = 0.2  # one digit about twice as frequent as each other: KL 0.044 nats
+    assert J.kl_from_uniform(skewed) < 0.05
+    assert J.class_mix_distance(skewed, judge, ref) > 5 * ref.floor
+    only_ones = torch.zeros(10)
+    only_ones[1] = 1.0  # 10,000 ones from MNIST's 6,742: some are drawn twice
+    assert J.class_mix_distance(only_ones, judge, ref) > J.class_mix_distance(skewed, judge, ref)
+
+
+@pytest.mark.parametrize("hist", [torch.full((9,), 1 / 9), torch.full((10,), 0.2), -torch.eye(10)[0]])
+def test_class_mix_distance_rejects_what_is_not_a_histogram(hist):
+    with pytest.raises(ValueError, match="non-negative shares summing to 1"):
+        J.class_mix_distance(hist, judge=None)

@@ -4,7 +4,16 @@
 * ``judge`` - an MNIST classifier's view: Frechet distance, classes covered (chapter 3)
 """
 
-from .judge import Judge, Reference, Scores, frechet_distance, load_judge, reference, score
+from .judge import (
+    Judge,
+    Reference,
+    Scores,
+    class_mix_distance,
+    frechet_distance,
+    load_judge,
+    reference,
+    score,
+)
 from .modes import (
     N_SAMPLES,
     ModeReport,

@@ -16,6 +16,10 @@ by squinting at a grid of samples:
   (0 when every digit is equally frequent, log 10 = 2.30 when all samples are one digit);
 * **confident share**: fraction of samples whose top class probability is at least 0.9.
 
+The distance mixes two failures: drawing digits badly and drawing them in the wrong
+proportions. :func:`class_mix_distance` separates them: the distance that real digits
+score when drawn in a generator's class proportions.
+
 The weights ship in ``gan_tutorial/weights/mnist_judge.pt``; regenerate them with
 ``python -m gan_tutorial.metrics.judge --train`` (a few minutes on a CPU).
 """
@@ -187,6 +191,44 @@ def reference(judge: Judge, n: int = 10_000, seed: int = 0) -> Reference:
         mu_t, sigma_t = feature_stats(predict(judge, x_train[pick].to(device))[0])
         _REFERENCES[key] = Reference(mu, sigma, frechet_distance(mu_t, sigma_t, mu, sigma))
     return _REFERENCES[key]
+
+
+def class_mix_distance(
+    hist: torch.Tensor, judge: Judge, ref: Reference | None = None, n: int = 10_000, seed: int = 0
+) -> float:
+    """The Frechet distance that *real* digits score when drawn in the proportions ``hist``.
+
+    ``hist`` (10,) is a class histogram, e.g. ``class_histogram`` of a generator's samples.
+    This draws ``n`` MNIST training images whose true labels follow ``hist`` (within a class,
+    without replacement while there are enough) and measures their distance to the test set.
+    A generator whose every digit were perfect but whose digits came in these proportions
+    would score this; the rest of its distance comes from how it draws them. With the test
+    set's own proportions it is about the floor.
+    """
+    from ..data import load_mnist
+
+    hist = torch.as_tensor(hist, dtype=torch.float64).cpu()
+    sums_to_one = math.isclose(float(hist.sum()), 1, abs_tol=1e-6)
+    if hist.shape != (NUM_CLASSES,) or (hist < 0).any() or not sums_to_one:
+        raise ValueError(
+            f"hist must be {NUM_CLASSES} non-negative shares summing to 1 (class_histogram(probs)), "
+            f"got shape {tuple(hist.shape)} and sum {float(hist.sum()):.4g}"
+        )
+    device = next(judge.parameters()).device
+    ref = ref if ref is not None else reference(judge)
+    x, y = load_mnist(train=True, labels=True)
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.multinomial(hist, n, replacement=True, generator=gen)  # the digit of each pick
+    counts = torch.bincount(labels, minlength=NUM_CLASSES)
+    picks = []
+    for c, k in enumerate(counts.tolist()):
+        members = (y == c).nonzero().squeeze(1)
+        if k <= members.numel():
+            picks.append(members[torch.randperm(members.numel(), generator=gen)[:k]])
+        else:  # more of this digit than MNIST holds: some images twice
+            picks.append(members[torch.randint(members.numel(), (k,), generator=gen)])
+    mu, sigma = feature_stats(predict(judge, x[torch.cat(picks)].to(device))[0])
+    return frechet_distance(mu, sigma, ref.mu, ref.sigma)
 
 
 @dataclass(frozen=True)
