@@ -145,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{h['d_real'][-1]:.2f} D(x), {h['d_fake'][-1]:.2f} D(G(z)); wrote {trainer.last_checkpoint}"
     )
     if not args.no_judge and args.data == "mnist":
-        from .metrics.judge import class_histogram, class_mix_distance, load_judge, predict, reference, score
+        from .metrics.judge import class_mix_distance, load_judge, reference, score
 
         judge = load_judge(device)
         ref = reference(judge)
-        x_fake = trainer.generate(10_000)
-        print(f"judge (10,000 samples): {score(x_fake, judge, ref)}")
-        mix = class_mix_distance(class_histogram(predict(judge, x_fake)[1]), judge, ref)
+        scores = score(trainer.generate(10_000), judge, ref)
+        print(f"judge (10,000 samples): {scores}")
+        mix = class_mix_distance(scores.hist, judge, ref)
         print(f"real digits in these samples' proportions: FD {mix:.2f} ({mix / ref.floor:.1f}x the floor)")
     return 0
 

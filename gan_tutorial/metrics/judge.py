@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -198,12 +198,12 @@ def class_mix_distance(
 ) -> float:
     """The Frechet distance that *real* digits score when drawn in the proportions ``hist``.
 
-    ``hist`` (10,) is a class histogram, e.g. ``class_histogram`` of a generator's samples.
+    ``hist`` (10,) is a class histogram, e.g. ``score(x_fake).hist`` of a generator's samples.
     This draws ``n`` MNIST training images whose true labels follow ``hist`` (within a class,
     without replacement while there are enough) and measures their distance to the test set.
     A generator whose every digit were perfect but whose digits came in these proportions
-    would score this; the rest of its distance comes from how it draws them. With the test
-    set's own proportions it is about the floor.
+    would score this; the rest of its distance comes from how it draws them. With MNIST's
+    own proportions it is about the floor.
     """
     from ..data import load_mnist
 
@@ -211,7 +211,7 @@ def class_mix_distance(
     sums_to_one = math.isclose(float(hist.sum()), 1, abs_tol=1e-6)
     if hist.shape != (NUM_CLASSES,) or (hist < 0).any() or not sums_to_one:
         raise ValueError(
-            f"hist must be {NUM_CLASSES} non-negative shares summing to 1 (class_histogram(probs)), "
+            f"hist must be {NUM_CLASSES} non-negative shares summing to 1 (Scores.hist), "
             f"got shape {tuple(hist.shape)} and sum {float(hist.sum()):.4g}"
         )
     device = next(judge.parameters()).device
@@ -240,6 +240,7 @@ class Scores:
     modes: int  # classes with >= 1% of samples
     kl: float  # KL of the class histogram from uniform, nats
     confident: float  # share with top probability >= 0.9
+    hist: torch.Tensor = field(compare=False, repr=False)  # (10,) share predicted as each digit
 
     @property
     def ratio(self) -> float:
@@ -263,12 +264,14 @@ def score(x_fake: torch.Tensor, judge: Judge | None = None, ref: Reference | Non
     ref = ref if ref is not None else reference(judge)
     feats, probs = predict(judge, x_fake)
     mu, sigma = feature_stats(feats)
+    hist = class_histogram(probs)
     return Scores(
         fd=frechet_distance(mu, sigma, ref.mu, ref.sigma),
         floor=ref.floor,
         modes=modes_covered(probs),
-        kl=kl_from_uniform(class_histogram(probs)),
+        kl=kl_from_uniform(hist),
         confident=confident_share(probs),
+        hist=hist,
     )
 
 
