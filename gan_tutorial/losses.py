@@ -27,6 +27,8 @@ which stay finite for any l. The naive forms do not: in float32, ``log(sigmoid(l
   With b - c = 1 and b - a = 2 (e.g. a=-1, b=1, c=0) and D at its optimum
   D*(x) = (b p_data + a p_g) / (p_data + p_g), G's objective plus a term that does not
   depend on G equals 1/2 chi^2_Pearson(p_data + p_g || 2 p_g).
+* R1 (Mescheder et al. 2018), a penalty added to D's loss, not a game of its own:
+  gamma/2 E_x[||grad_x l(x)||^2] over real x (:func:`r1_penalty`; chapter 4's recipe).
 """
 
 from __future__ import annotations
@@ -109,6 +111,25 @@ def g_loss_lsgan(fake_scores: torch.Tensor, c: float = 0.0) -> torch.Tensor:
     """1/2 E[(D(G(z)) - c)^2] on raw scores (LSGAN's G loss): ``c`` is the score G wants."""
     _check("fake_scores", fake_scores)
     return 0.5 * ((fake_scores - c) ** 2).mean()
+
+
+def r1_penalty(real_out: torch.Tensor, x_real: torch.Tensor, gamma: float) -> torch.Tensor:
+    r"""Mescheder et al. 2018's R1 regulariser for D: gamma / 2 * E_x[ ||grad_x l(x)||^2 ] on real x.
+
+    ``real_out`` (B, ...) holds D's logits l(x) for ``x_real`` (B, ...), which must have
+    ``requires_grad`` set before D ran. The gradient is taken with ``create_graph=True``, so
+    the penalty is differentiable in D's weights and can be added to D's loss. Each row of
+    ``real_out`` must depend on its own row of ``x_real`` only (no batch norm in D): then the
+    gradient of their sum is, row by row, the gradient of each logit. The penalty pulls D's
+    slope at real images towards 0, which damps the oscillation around the equilibrium
+    (for a linear D, l(x) = w . x + b, it is gamma / 2 * ||w||^2).
+    """
+    if gamma < 0:
+        raise ValueError(f"the R1 weight gamma must be >= 0, got {gamma}")
+    if not x_real.requires_grad:
+        raise ValueError("x_real must have requires_grad=True before D runs on it, to take D's gradient")
+    (grad,) = torch.autograd.grad(real_out.sum(), x_real, create_graph=True)  # (B, ...) like x_real
+    return 0.5 * gamma * grad.pow(2).flatten(1).sum(1).mean()
 
 
 @dataclass(frozen=True)

@@ -228,4 +228,15 @@ def dcgan(
     return DCGANGenerator(latent_dim, ngf, batch_norm), DCGANDiscriminator(ndf, dropout, batch_norm)
 
 
+def dcgan_d_no_bn(
+    latent_dim: int = 100, ngf: int = 32, ndf: int = 32, dropout: float = 0.0
+) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+    """The DCGAN with batch norm in G only: chapter 4's recipe, whose R1 penalty needs each of
+    D's logits to depend on its own image alone (and whose D then runs real and fake images
+    in one pass)."""
+    G = DCGANGenerator(latent_dim, ngf, batch_norm=True)
+    return G, DCGANDiscriminator(ndf, dropout, batch_norm=False)
+
+
 MODELS["dcgan"] = dcgan
+MODELS["dcgan-d-no-bn"] = dcgan_d_no_bn

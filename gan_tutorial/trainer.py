@@ -56,6 +56,7 @@ class TrainConfig:
     beta2: float = 0.999
     dropout: float = 0.3  # in D, after each hidden layer
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: none)
+    r1: float = 0.0  # weight gamma of the R1 penalty on D's slope at real images (0: none)
     k: int = 1  # D steps per G step
     seed: int = 0
     log_every: int = 100  # steps between host read-backs of the monitors
@@ -72,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"learning rates must be positive, got lr_G={self.lr_G}, lr_D={self.lr_D}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema (a decay) must be in [0, 1), 0 to keep no average; got {self.ema}")
+        if self.r1 < 0:
+            raise ValueError(f"r1 (the R1 penalty's weight) must be >= 0, 0 for none; got {self.r1}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
@@ -150,6 +153,11 @@ class Trainer:
         # fast path (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler, channels-last on a GPU
         self.fast = accel.choose(self.device, compile=compile)
         self.G, self.D = (self.fast.place(m) for m in build_models(config))
+        if config.r1 and has_batch_norm(self.D):
+            raise ValueError(
+                f"r1={config.r1} needs a D without batch norm, and model {config.model!r} has one: "
+                "use model 'dcgan-d-no-bn' (or r1=0)"
+            )
         # the average of G's weights that generate() samples from, if the config keeps one
         self.ema = EMA(self.G, config.ema) if config.ema > 0 else None
         self._ema_sampler: tuple[int, torch.nn.Module] | None = None  # (step, recalibrated copy)
@@ -248,7 +256,7 @@ class Trainer:
                             x_fake = self.G(z)
                     stats = d_step(
                         self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D, x_fake,
-                        joint=self.joint_d_pass,
+                        joint=self.joint_d_pass, r1=cfg.r1,
                     )  # fmt: skip
                 stats.update(
                     g_step(self.G, self.D, self.opt_G, None, self.loss, self.fast, self.scaler_G, x_fake)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .losses import GANLoss, get_loss
+from .losses import GANLoss, get_loss, r1_penalty
 from .models import batch_norm_layers
 
 if TYPE_CHECKING:  # only for the type hints: accel imports this module
@@ -78,6 +78,7 @@ def d_step(
     scaler: torch.amp.GradScaler | None = None,
     x_fake: torch.Tensor | None = None,
     joint: bool = False,
+    r1: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
@@ -94,6 +95,10 @@ def d_step(
     ``joint=True`` runs D once over the real and fake rows concatenated along the first
     dimension: the same numbers as two passes when each row's output depends on that row
     alone (no batch norm), in larger, faster products. A D with batch norm is refused.
+
+    ``r1`` > 0 adds the R1 penalty ``r1 / 2 * E||grad_x l(x_real)||^2``
+    (:func:`losses.r1_penalty`) to D's loss; ``loss_D`` then includes it, and the penalty
+    alone is returned as ``r1``. It needs a D without batch norm (per-row gradients).
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
@@ -107,6 +112,15 @@ def d_step(
         x_real, x_fake = fast.images(x_real), fast.images(x_fake)
     if joint and has_batch_norm(D):
         raise ValueError("joint=True would mix real and fake rows in D's batch-norm statistics")
+    if r1 < 0:
+        raise ValueError(f"r1 (the R1 penalty's weight) must be >= 0, got {r1}")
+    if r1 and has_batch_norm(D):
+        raise ValueError(
+            "the R1 penalty needs each logit's gradient with respect to its own image, which batch "
+            "norm in D mixes across the batch: use a D without batch norm (model 'dcgan-d-no-bn')"
+        )
+    if r1:
+        x_real = x_real.detach().requires_grad_(True)  # D's gradient at the real images
     opt_D.zero_grad(set_to_none=True)
     with autocast():
         if joint:  # one pass over both (the same function of each row; larger, faster products)
@@ -115,13 +129,19 @@ def d_step(
             real_out, fake_out = D(x_real), D(x_fake)
     real_out, fake_out = real_out.float(), fake_out.float()
     loss_D = loss.d(real_out, fake_out)
+    penalty = r1_penalty(real_out, x_real, r1) if r1 else None
+    if penalty is not None:
+        loss_D = loss_D + penalty
     grad = _backward_step(loss_D, D, opt_D, scaler)
-    return {
+    stats = {
         "loss_D": loss_D.detach(),
         "d_real": _prob(real_out, loss),
         "d_fake": _prob(fake_out, loss),
         "grad_D": grad,
     }
+    if penalty is not None:
+        stats["r1"] = penalty.detach()
+    return stats
 
 
 def g_step(

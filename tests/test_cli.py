@@ -67,6 +67,7 @@ def test_sample_pt_and_png(checkpoint, tmp_path):
         (["--data", "fake", "--steps", "0"], "must be positive"),
         (["--data", "fake", "--steps", "1", "--loss", "hinge"], "invalid choice"),
         (["--data", "fake", "--steps", "1", "--device", "tpu"], "unknown device"),
+        (["--data", "fake", "--steps", "1", "--model", "dcgan", "--r1", "1"], "dcgan-d-no-bn"),
     ],
 )
 def test_train_bad_arguments(argv, message, capsys):

@@ -69,6 +69,13 @@ def test_no_batch_norm_ablation():
     assert G(torch.randn(2, 100)).shape == (2, 1, 28, 28)
 
 
+def test_recipe_model_keeps_batch_norm_in_g_only():
+    G, D = models.MODELS["dcgan-d-no-bn"](latent_dim=100, dropout=0.0)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in G.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert D(G(torch.randn(3, 100))).shape == (3, 1)
+
+
 def test_errors_say_what_is_wrong():
     G, D = models.dcgan(latent_dim=10)
     with pytest.raises(ValueError, match=r"\(B, 10\) or \(B, 10, 1, 1\)"):
@@ -81,19 +88,22 @@ def test_errors_say_what_is_wrong():
         models.DCGANDiscriminator(dropout=1.5)
 
 
-def test_trainer_runs_and_resumes_dcgan_exactly(tmp_path):
+@pytest.mark.parametrize(
+    "model, r1",
+    [("dcgan", 0.0), ("dcgan-d-no-bn", 1.0)],  # the guideline DCGAN; the recipe's (R1, joint D pass)
+)
+def test_trainer_runs_and_resumes_dcgan_exactly(tmp_path, model, r1):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small convolutions: a second thread only adds waiting on a busy CPU
     try:
-        _resume_exactly(tmp_path)
+        _resume_exactly(tmp_path, model, r1)
     finally:
         torch.set_num_threads(threads)
 
 
-def _resume_exactly(tmp_path):
+def _resume_exactly(tmp_path, model, r1):
     x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    cfg = TrainConfig(model="dcgan", dropout=0.0, batch_size=16, log_every=2, latent_dim=8)
-    assert "dcgan" in models.MODELS
+    cfg = TrainConfig(model=model, dropout=0.0, batch_size=16, log_every=2, latent_dim=8, r1=r1)
     straight = Trainer(cfg, x)
     straight.run(steps=4, progress=False)
     first = Trainer(cfg, x, out_dir=tmp_path)

@@ -216,3 +216,30 @@ def test_value_function_is_never_positive_and_is_minus_d_loss():
         v = value_function(real_logits, fake_logits)
         assert v.item() <= 0.0
         torch.testing.assert_close(v, -d_loss_bce(real_logits, fake_logits))
+
+
+def test_r1_penalty_of_a_linear_d_is_half_gamma_times_the_squared_weight_norm():
+    """l(x) = w . x + b has gradient w at every x, so R1 = gamma / 2 * ||w||^2, whatever the batch."""
+    torch.manual_seed(0)
+    D = torch.nn.Linear(5, 1).double()
+    x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    penalty = losses.r1_penalty(D(x), x, gamma=3.0)
+    torch.testing.assert_close(penalty, 1.5 * D.weight.pow(2).sum())
+    penalty.backward()  # differentiable in D's weights: d/dw (gamma/2 ||w||^2) = gamma w
+    torch.testing.assert_close(D.weight.grad, 3.0 * D.weight.detach())
+
+
+def test_r1_penalty_of_a_quadratic_d_averages_per_image_gradients():
+    """l(x) = sum of x^2 per image has gradient 2x: R1 = gamma / 2 * mean over images of ||2x||^2."""
+    x = torch.randn(4, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    out = x.pow(2).sum((1, 2, 3)).unsqueeze(1)  # (4, 1), each row a function of its own image
+    expected = 0.5 * 0.1 * (2 * x.detach()).pow(2).sum((1, 2, 3)).mean()
+    torch.testing.assert_close(losses.r1_penalty(out, x, gamma=0.1), expected)
+
+
+def test_r1_penalty_errors():
+    x = torch.randn(3, 2)
+    with pytest.raises(ValueError, match="requires_grad"):
+        losses.r1_penalty(x.sum(1), x, gamma=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        losses.r1_penalty(x.sum(1), x.requires_grad_(), gamma=-1.0)

@@ -92,6 +92,10 @@ def test_config_and_sampler_errors(x_small):
         BatchSampler(x_small, 1000, 0)
     with pytest.raises(ValueError, match="budget"):
         Trainer(small_config(), x_small).run()
+    with pytest.raises(ValueError, match="r1"):
+        TrainConfig(r1=-0.5)
+    with pytest.raises(ValueError, match="dcgan-d-no-bn"):  # R1 needs a D without batch norm
+        Trainer(small_config(model="dcgan", r1=1.0), x_small)
 
 
 def test_sampler_visits_every_image_once_per_epoch(x_small):

@@ -215,3 +215,27 @@ def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
     torch.testing.assert_close(stats["loss_D"], expected.detach())
     with pytest.raises(ValueError, match="batch-norm"):
         d_step(G, D_bn, torch.optim.SGD(D_bn.parameters(), lr=0.0), x_real, z, joint=True)
+
+
+def test_d_step_with_r1_adds_the_penalty_at_the_real_images():
+    """loss_D is the cross-entropy plus gamma/2 E||grad_x l(x_real)||^2; the step then follows
+    the gradient of that sum. A D with batch norm, or a negative weight, is refused."""
+    G, D = _nets(seed=6)
+    x_real, z = torch.randn(16, 1), torch.randn(16, 2)
+    x = x_real.clone().requires_grad_(True)
+    real_logits, fake_logits = D(x), D(G(z).detach())
+    (slope,) = torch.autograd.grad(real_logits.sum(), x)
+    bce = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    penalty = 0.5 * 2.0 * slope.pow(2).sum(1).mean()
+    for joint in (False, True):
+        stats = d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z, joint=joint, r1=2.0)
+        torch.testing.assert_close(stats["r1"], penalty)
+        torch.testing.assert_close(stats["loss_D"], (bce + penalty).detach())
+    assert "r1" not in d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z)
+    assert not x_real.requires_grad  # the caller's batch is left as it was
+
+    D_bn = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="batch norm"):
+        d_step(G, D_bn, torch.optim.SGD(D_bn.parameters(), lr=0.0), x_real, z, r1=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z, r1=-1.0)
