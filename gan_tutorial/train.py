@@ -39,6 +39,7 @@ OVERRIDES = {
     "dropout": "dropout",
     "ema": "ema",
     "r1": "r1",
+    "r1_every": "r1_every",
     "k": "k",
     "latent_dim": "latent_dim",
     "log_every": "log_every",
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float)
     p.add_argument("--ema", type=float, help="decay of a moving average of G's weights (0: none)")
     p.add_argument("--r1", type=float, help="weight of the R1 penalty on D's slope at real images (0: none)")
+    p.add_argument("--r1-every", type=_positive(int), help="apply R1 every N steps, weighted N times")
     p.add_argument("--k", type=_positive(int), help="D steps per G step")
     p.add_argument("--latent-dim", type=_positive(int))
     p.add_argument("--log-every", type=_positive(int))

@@ -57,6 +57,7 @@ class TrainConfig:
     dropout: float = 0.3  # in D, after each hidden layer
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: none)
     r1: float = 0.0  # weight gamma of the R1 penalty on D's slope at real images (0: none)
+    r1_every: int = 4  # R1 on every r1_every-th step only, weighted r1 * r1_every (lazy)
     k: int = 1  # D steps per G step
     seed: int = 0
     log_every: int = 100  # steps between host read-backs of the monitors
@@ -66,7 +67,7 @@ class TrainConfig:
         if self.model not in models.MODELS:
             raise ValueError(f"unknown model {self.model!r}; known models: {', '.join(models.MODELS)}")
         get_loss(self.loss)  # raises for an unknown loss
-        for name in ("latent_dim", "batch_size", "k", "log_every"):
+        for name in ("latent_dim", "batch_size", "k", "log_every", "r1_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr_G <= 0 or self.lr_D <= 0:
@@ -256,7 +257,7 @@ class Trainer:
                             x_fake = self.G(z)
                     stats = d_step(
                         self.G, self.D, self.opt_D, x_real, z, self.loss, self.fast, self.scaler_D, x_fake,
-                        joint=self.joint_d_pass, r1=cfg.r1,
+                        joint=self.joint_d_pass, r1=self._r1_weight(),
                     )  # fmt: skip
                 stats.update(
                     g_step(self.G, self.D, self.opt_G, None, self.loss, self.fast, self.scaler_G, x_fake)
@@ -292,6 +293,13 @@ class Trainer:
         finally:
             bar.close()
         return self.history
+
+    def _r1_weight(self) -> float:
+        """R1's weight for this step's D update: ``r1 * r1_every`` on every ``r1_every``-th step,
+        0 on the others ("lazy regularisation", Karras et al. 2020): the same pull on average,
+        for a fraction of the cost of the second-order gradient."""
+        cfg = self.config
+        return cfg.r1 * cfg.r1_every if cfg.r1 and self.step % cfg.r1_every == 0 else 0.0
 
     def _check(self, first_bad: torch.Tensor) -> None:
         bad_step = int(first_bad)  # the one host read-back the guard needs

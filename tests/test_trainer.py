@@ -169,3 +169,22 @@ def test_gradient_scalers_are_saved_and_restored(x_small, tmp_path):
     u.scaler_G, u.scaler_D = torch.amp.GradScaler("cpu"), torch.amp.GradScaler("cpu")
     u.load_state_dict(state)
     assert (u.scaler_G.get_scale(), u.scaler_D.get_scale()) == (1024.0, 2048.0)
+
+
+def test_r1_is_applied_lazily_with_its_weight_scaled(x_small, monkeypatch):
+    """R1 on every r1_every-th step, weighted r1 * r1_every, and nothing in between."""
+    from gan_tutorial import trainer as trainer_module
+
+    weights_seen = []
+    d_step = trainer_module.d_step
+
+    def spy(*args, **kwargs):
+        weights_seen.append(kwargs["r1"])
+        return d_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "d_step", spy)
+    t = Trainer(small_config(model="dcgan-d-no-bn", dropout=0.0, r1=0.5, r1_every=3, latent_dim=8), x_small)
+    t.run(steps=6, progress=False)
+    assert weights_seen == [0.0, 0.0, 1.5, 0.0, 0.0, 1.5]
+    with pytest.raises(ValueError, match="r1_every"):
+        TrainConfig(r1_every=0)
