@@ -21,6 +21,9 @@ def test_cuda_choice_by_capability(monkeypatch, capability, dtype, scaler, chann
     )  # fmt: skip
     line = fast.describe()
     assert ("GradScaler" in line) == scaler and fast.precision in line and "fused Adam" in line
+    # bf16 GPUs replay each iteration as a CUDA graph; the GradScaler path stays eager
+    assert fast.cuda_graph == (not scaler) and ("CUDA graphs" in line) == (not scaler)
+    assert not accel.choose("cuda", compile=True).cuda_graph  # torch.compile instead
 
 
 def test_cpu_and_mps_stay_fp32():
@@ -40,6 +43,10 @@ def test_invalid_fast_paths():
         accel.FastPath(torch.device("cpu"), adam="lion")
     with pytest.raises(ValueError, match="no fast path"):
         accel.choose("meta")
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        accel.FastPath(torch.device("cpu"), cuda_graph=True)
+    with pytest.raises(ValueError, match="CUDA graphs need"):
+        accel.FastPath(torch.device("cuda"), torch.float16, grad_scaler=True, cuda_graph=True)
 
 
 def _pair(seed=0):

@@ -1,12 +1,15 @@
 """The trainer: exact resume, divergence guard, history, budgets."""
 
+import dataclasses
+import math
+
 import pytest
 import torch
 
 from gan_tutorial import models
 from gan_tutorial.checkpoint import load_checkpoint
 from gan_tutorial.latent import recalibrate_batch_norm
-from gan_tutorial.trainer import MONITORS, BatchSampler, TrainConfig, Trainer, load_generator
+from gan_tutorial.trainer import MONITORS, RECIPES, BatchSampler, TrainConfig, Trainer, load_generator
 from gan_tutorial.training import DivergenceError
 
 
@@ -188,3 +191,12 @@ def test_r1_is_applied_lazily_with_its_weight_scaled(x_small, monkeypatch):
     assert weights_seen == [0.0, 0.0, 1.5, 0.0, 0.0, 1.5]
     with pytest.raises(ValueError, match="r1_every"):
         TrainConfig(r1_every=0)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_trains_on_the_cpu(name, x_small):
+    # each recipe builds (its model exists, R1 only where D has no batch norm) and takes steps
+    config = dataclasses.replace(RECIPES[name], batch_size=16, log_every=2)
+    t = Trainer(config, x_small)
+    t.run(steps=4, progress=False)
+    assert t.history.step == [2, 4] and all(math.isfinite(v) for v in t.history["loss_D"])
