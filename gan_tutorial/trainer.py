@@ -36,6 +36,9 @@ from .latent import EMA, recalibrate_batch_norm
 from .losses import get_loss
 from .training import DivergenceError, History, d_step, g_step, has_batch_norm
 
+#: An optimiser's implementation flags: how this device runs it, not part of a run's state.
+ADAM_FLAGS = ("fused", "foreach", "capturable", "differentiable")
+
 #: Monitors the trainer records, in the order the progress bar shows them.
 MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
 
@@ -185,9 +188,11 @@ class _IterationGraphs:
     being outside any graph; the next one is captured. The graph reads fixed buffers, which
     every step refills before it runs: batch indices copied from the sampler's permutation,
     codes drawn from the trainer's generator, and the step number for the divergence guard.
+    What the iteration reads as Python numbers (learning rates, the R1 weight) is fixed at
+    capture: a changed learning rate needs a new trainer (or a resume from a checkpoint).
     """
 
-    WARM_UP = 2
+    WARM_UP = 2  # eager runs of each kind of iteration before its capture
 
     def __init__(self, trainer: Trainer) -> None:
         cfg, device = trainer.config, trainer.device
@@ -454,8 +459,13 @@ class Trainer:
         for name, scaler in self._scalers().items():
             if name in state:  # a checkpoint from another device has none: the scaler starts afresh
                 scaler.load_state_dict(state[name])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        for opt, key in ((self.opt_G, "opt_G"), (self.opt_D, "opt_D")):
+            # a checkpoint carries its optimiser's implementation flags (fused, capturable, ...),
+            # which are the other device's when it was written on another: keep this trainer's
+            own = [{k: v for k, v in g.items() if k in ADAM_FLAGS} for g in opt.param_groups]
+            opt.load_state_dict(state[key])
+            for group, flags in zip(opt.param_groups, own, strict=True):
+                group.update(flags)
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
         self.z_generator.set_state(state["rng"]["z"].cpu())

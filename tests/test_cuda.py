@@ -91,6 +91,15 @@ def test_resume_captures_again(x_gpu, tmp_path):
     assert (weights(r) - weights(t)).norm() / weights(t).norm() < 5e-2
 
 
+def test_a_cpu_checkpoint_resumes_with_graphs(x_gpu, tmp_path):
+    cpu = Trainer(recipe(), x_gpu.cpu(), "cpu", tmp_path)
+    cpu.run(steps=3, progress=False)
+    r = Trainer.resume(tmp_path / "checkpoint.pt", x_gpu, "cuda")
+    assert all(g["capturable"] for g in r.opt_D.param_groups) == r.fast.cuda_graph
+    r.run(steps=8, progress=False)  # warm-up, capture and replays on the CPU run's optimiser state
+    assert r.step == 11 and torch.isfinite(weights(r)).all()
+
+
 def test_fp16_path_with_grad_scaler_trains(x_gpu, monkeypatch):
     monkeypatch.setattr(accel, "cuda_capability", lambda device: (7, 5))  # a T4's choice, on this GPU
     t = Trainer(recipe(), x_gpu, "cuda")

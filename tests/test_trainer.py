@@ -200,3 +200,17 @@ def test_every_recipe_trains_on_the_cpu(name, x_small):
     t = Trainer(config, x_small)
     t.run(steps=4, progress=False)
     assert t.history.step == [2, 4] and all(math.isfinite(v) for v in t.history["loss_D"])
+
+
+def test_resume_keeps_this_devices_optimiser_flags(x_small):
+    # a checkpoint written on a GPU carries capturable=True (CUDA graphs); on the CPU it must not
+    t = Trainer(small_config(), x_small)
+    t.run(steps=2, progress=False)
+    state = t.state_dict()
+    for key in ("opt_G", "opt_D"):
+        state[key]["param_groups"][0]["capturable"] = True
+    r = Trainer(small_config(), x_small)
+    r.load_state_dict(state)
+    assert not any(g["capturable"] for opt in (r.opt_G, r.opt_D) for g in opt.param_groups)
+    assert r.opt_G.state_dict()["state"].keys() == t.opt_G.state_dict()["state"].keys()
+    r.run(steps=2, progress=False)
