@@ -15,7 +15,9 @@ With ``ema`` > 0 the trainer also keeps a moving average of G's weights
 Resuming is exact: a checkpoint holds G, D, both optimisers, the step, the history and
 every random state the loop draws from (the batch order, the latent codes and dropout),
 so on the CPU a run interrupted and resumed ends with the same weights as one that ran
-straight through.
+straight through. A checkpoint resumed on another kind of device (written on the CPU, resumed
+on a GPU) continues from the same weights, optimisers and batch order, with new latent codes:
+the two devices' random generators differ.
 """
 
 from __future__ import annotations
@@ -468,7 +470,11 @@ class Trainer:
                 group.update(flags)
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
-        self.z_generator.set_state(state["rng"]["z"].cpu())
+        z_state = state["rng"]["z"].cpu()
+        if z_state.numel() == self.z_generator.get_state().numel():
+            self.z_generator.set_state(z_state)
+        else:  # written on another kind of device, whose generator differs: new codes from here on
+            self.z_generator.manual_seed(self.config.seed + 1 + int(state["step"]))
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.step = state["step"]

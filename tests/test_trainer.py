@@ -214,3 +214,16 @@ def test_resume_keeps_this_devices_optimiser_flags(x_small):
     assert not any(g["capturable"] for opt in (r.opt_G, r.opt_D) for g in opt.param_groups)
     assert r.opt_G.state_dict()["state"].keys() == t.opt_G.state_dict()["state"].keys()
     r.run(steps=2, progress=False)
+
+
+def test_resume_from_another_devices_generator(x_small):
+    # a GPU's code generator state is 16 bytes, the CPU's 5,056: new codes, same everything else
+    t = Trainer(small_config(), x_small)
+    t.run(steps=2, progress=False)
+    state = t.state_dict()
+    state["rng"]["z"] = torch.zeros(16, dtype=torch.uint8)
+    r = Trainer(small_config(), x_small)
+    r.load_state_dict(state)
+    assert r.step == 2 and all(torch.equal(a, b) for a, b in zip(weights(r), weights(t), strict=True))
+    r.run(steps=2, progress=False)
+    assert r.step == 4
