@@ -159,13 +159,15 @@ class FastPath:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
 
-def choose(device: str | torch.device, compile: bool = False) -> FastPath:
-    """The fast path for ``device`` (see the table in this module's docstring)."""
+def choose(device: str | torch.device, compile: bool = False, cuda_graphs: bool = True) -> FastPath:
+    """The fast path for ``device`` (see the table in this module's docstring);
+    ``cuda_graphs=False`` keeps a bf16 GPU's iterations eager (to compare, or to debug)."""
     device = torch.device(device)
     if device.type == "cuda":
         major, _ = cuda_capability(device)
         if major >= 8:  # Ampere and later: bf16 tensor cores; graphs unless compiled
-            return FastPath(device, torch.bfloat16, False, True, "fused", compile, cuda_graph=not compile)
+            graphs = cuda_graphs and not compile
+            return FastPath(device, torch.bfloat16, False, True, "fused", compile, cuda_graph=graphs)
         return FastPath(device, torch.float16, True, major >= 7, "fused", compile)
     if device.type == "mps":
         return FastPath(device, None, False, False, "foreach", compile)
@@ -174,9 +176,9 @@ def choose(device: str | torch.device, compile: bool = False) -> FastPath:
     raise ValueError(f"no fast path for device type {device.type!r}; use cpu, cuda or mps")
 
 
-def describe(device: str | torch.device, compile: bool = False) -> str:
-    """``choose(device, compile).describe()``: the one line a run prints."""
-    return choose(device, compile).describe()
+def describe(device: str | torch.device, compile: bool = False, cuda_graphs: bool = True) -> str:
+    """``choose(device, compile, cuda_graphs).describe()``: the one line a run prints."""
+    return choose(device, compile, cuda_graphs).describe()
 
 
 def warm_up(step: Callable[[], object], n: int = 3, device: str | torch.device = "cpu") -> float:

@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, help="CPU threads for both loops")
     p.add_argument("--compile", action="store_true", help="torch.compile the trainer's G and D")
+    p.add_argument("--no-cuda-graphs", action="store_true", help="keep the trainer's GPU iterations eager")
     p.add_argument("--data", choices=["mnist"], default="mnist")
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1 or args.seconds < 0:
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"model {args.model}")
 
     baseline = Baseline(config, device)
-    trainer = Trainer(config, x_train, device, compile=args.compile)
+    graphs = not args.no_cuda_graphs
+    trainer = Trainer(config, x_train, device, compile=args.compile, cuda_graphs=graphs)
     if args.compile:  # compilation happens in the first steps: time it apart
         warm = trainer.warm_up(3)
         print(f"torch.compile warm-up of the trainer: {warm:.1f} s for 3 steps (not in the images/s)")
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 steps = loop.run(seconds=args.seconds)
                 x_fake = loop.generate(10_000)
             else:
-                loop = Trainer(config, x_train, device, compile=args.compile)
+                loop = Trainer(config, x_train, device, compile=args.compile, cuda_graphs=graphs)
                 loop.run(seconds=args.seconds, progress=False)
                 steps, x_fake = loop.step, loop.generate(10_000)
             s = score(x_fake, judge)

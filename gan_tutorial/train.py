@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compile", action="store_true", help="torch.compile G and D (warm-up timed apart from --seconds)"
     )
+    p.add_argument("--no-cuda-graphs", action="store_true", help="keep the GPU's iterations eager")
     p.add_argument("--no-judge", action="store_true", help="skip the judge's numbers at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -120,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             if overrides:
                 parser.error(f"--resume continues a run as it was configured; drop {', '.join(overrides)}")
-            trainer = Trainer.resume(args.resume, x_train, device, args.out, args.compile)  # None: its folder
+            trainer = Trainer.resume(  # out=None: the checkpoint's folder
+                args.resume, x_train, device, args.out, args.compile, not args.no_cuda_graphs
+            )
         else:
             config = dataclasses.replace(RECIPES[args.recipe], **overrides)
-            trainer = Trainer(config, x_train, device, args.out or Path("runs/latest"), args.compile)
+            out = args.out or Path("runs/latest")
+            trainer = Trainer(config, x_train, device, out, args.compile, not args.no_cuda_graphs)
     except (CheckpointError, ValueError) as err:
         parser.error(str(err))
     print(f"{runtime.describe(device)}; {trainer.config}", flush=True)

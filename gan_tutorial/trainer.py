@@ -243,7 +243,8 @@ class Trainer:
     ``out_dir`` (optional) receives ``checkpoint.pt``. After :meth:`run`, ``history``
     holds the monitors, each averaged over the ``log_every`` steps before it was logged.
     ``compile=True`` compiles G and D with ``torch.compile`` (the first steps then take
-    longer: time them apart with :func:`gan_tutorial.accel.warm_up`).
+    longer: time them apart with :func:`gan_tutorial.accel.warm_up`). ``cuda_graphs=False``
+    keeps the iterations eager on a GPU that would replay them as CUDA graphs.
     """
 
     def __init__(
@@ -253,12 +254,13 @@ class Trainer:
         device: str | torch.device = "cpu",
         out_dir: str | Path | None = None,
         compile: bool = False,
+        cuda_graphs: bool = True,
     ) -> None:
         self.config, self.device = config, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         torch.manual_seed(config.seed)  # initial weights and dropout
         # fast path (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler, channels-last on a GPU
-        self.fast = accel.choose(self.device, compile=compile)
+        self.fast = accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs)
         self.G, self.D = (self.fast.place(m) for m in build_models(config))
         if config.r1 and has_batch_norm(self.D):
             raise ValueError(
@@ -504,12 +506,13 @@ class Trainer:
         device: str | torch.device = "cpu",
         out_dir: str | Path | None = None,
         compile: bool = False,
+        cuda_graphs: bool = True,
     ) -> Trainer:
         """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on."""
         state = load_checkpoint(path)
         config = TrainConfig(**state["config"])
         out_dir = out_dir if out_dir is not None else Path(path).parent
-        trainer = cls(config, x_train, device, out_dir, compile=compile)
+        trainer = cls(config, x_train, device, out_dir, compile=compile, cuda_graphs=cuda_graphs)
         trainer.load_state_dict(state)
         trainer.last_checkpoint = Path(path)
         return trainer

@@ -24,6 +24,8 @@ def test_cuda_choice_by_capability(monkeypatch, capability, dtype, scaler, chann
     # bf16 GPUs replay each iteration as a CUDA graph; the GradScaler path stays eager
     assert fast.cuda_graph == (not scaler) and ("CUDA graphs" in line) == (not scaler)
     assert not accel.choose("cuda", compile=True).cuda_graph  # torch.compile instead
+    assert not accel.choose("cuda", cuda_graphs=False).cuda_graph  # eager on request
+    assert accel.describe("cuda", cuda_graphs=False).endswith(", eager")
 
 
 def test_cpu_and_mps_stay_fp32():
@@ -142,7 +144,7 @@ def test_trainer_takes_the_fast_path(monkeypatch):
     assert t.fast.precision == "fp32" and t.scaler_D is None  # the CPU stays in float32
     # a bf16, channels-last path (what an Ampere GPU gets), run on the CPU: the wiring works
     bf16 = accel.FastPath(torch.device("cpu"), torch.bfloat16, channels_last=True)
-    monkeypatch.setattr(accel, "choose", lambda device, compile=False: bf16)
+    monkeypatch.setattr(accel, "choose", lambda device, compile=False, cuda_graphs=True: bf16)
     t = Trainer(cfg, x)
     assert t.fast is bf16
     history = t.run(steps=2, progress=False)

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from gan_tutorial import sample, train
+from gan_tutorial import accel, sample, train
 from gan_tutorial.checkpoint import save_checkpoint
 
 
@@ -110,3 +110,14 @@ def test_compile_flag_compiles_g_and_d_in_place_and_times_the_warm_up(tmp_path, 
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == 5 and "G_ema" in state
     assert not any(k.startswith("_orig_mod") for k in state["G"])  # loads into a plain G
+
+
+def test_no_cuda_graphs_flag_reaches_the_trainer(tmp_path, capsys, monkeypatch):
+    seen = []
+    choose = accel.choose
+    monkeypatch.setattr(accel, "choose", lambda *a, **kw: seen.append(kw) or choose(*a, **kw))
+    args = ["--data", "fake", "--steps", "2", "--batch-size", "16", "--no-progress", "--no-judge"]
+    assert train.main([*args, "--no-cuda-graphs", "--out", str(tmp_path)]) == 0
+    assert seen[-1]["cuda_graphs"] is False and capsys.readouterr().out.count(", eager") == 1
+    assert train.main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert seen[-1]["cuda_graphs"] is True

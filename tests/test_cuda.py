@@ -3,8 +3,6 @@
 Skipped where no CUDA device is present (the CPU tests cover the same code's eager path).
 """
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -27,13 +25,6 @@ def recipe(**kw):
     return TrainConfig(**{**base, "r1_every": 2, "log_every": 4, **kw})
 
 
-def eager_fast_path(monkeypatch):
-    choose = accel.choose
-    monkeypatch.setattr(
-        accel, "choose", lambda d, compile=False: dataclasses.replace(choose(d, compile), cuda_graph=False)
-    )
-
-
 def weights(t):
     return torch.cat([p.detach().float().flatten() for p in [*t.G.parameters(), *t.D.parameters()]])
 
@@ -46,7 +37,7 @@ def test_graphs_are_chosen_on_bf16_gpus():
 
 
 @pytest.mark.parametrize("k", [1, 2])
-def test_graph_replays_follow_eager_steps(x_gpu, monkeypatch, k):
+def test_graph_replays_follow_eager_steps(x_gpu, k):
     if not accel.choose("cuda").cuda_graph:
         pytest.skip("this GPU takes the eager path")
     steps = 12
@@ -54,8 +45,7 @@ def test_graph_replays_follow_eager_steps(x_gpu, monkeypatch, k):
     ema_before = torch.cat([p.flatten() for p in graphed.ema.module.parameters()])
     graphed.run(steps=steps, progress=False)
     assert sorted(graphed._graphs.graphs) == [0.0, 1.0]  # both kinds of iteration were captured
-    eager_fast_path(monkeypatch)
-    eager = Trainer(recipe(k=k), x_gpu, "cuda")
+    eager = Trainer(recipe(k=k), x_gpu, "cuda", cuda_graphs=False)
     assert eager._graphs is None
     eager.run(steps=steps, progress=False)
     a, b = weights(graphed), weights(eager)
