@@ -160,7 +160,7 @@ class _Monitors:
     def __init__(self, device: torch.device) -> None:
         self.sums = {key: torch.zeros((), device=device) for key in MONITORS}
         self.first_bad = torch.zeros((), dtype=torch.long, device=device)  # 0: all finite so far
-        self.count = 0  # iterations in the sums (counted on the host)
+        self.count = 0  # iterations in the sums (counted on the host by the trainer's loop)
 
     def accumulate(self, stats: dict[str, torch.Tensor], step: int | torch.Tensor) -> None:
         """Add one iteration's statistics and remember ``step`` if its losses are not finite."""
@@ -168,10 +168,6 @@ class _Monitors:
         self.first_bad.copy_(torch.where(bad & (self.first_bad == 0), step, self.first_bad))
         for key in MONITORS:
             self.sums[key].add_(stats[key])
-
-    def add(self, stats: dict[str, torch.Tensor], step: int) -> None:
-        self.accumulate(stats, step)
-        self.count += 1
 
     def means(self) -> dict[str, torch.Tensor]:
         return {key: self.sums[key] / self.count for key in MONITORS}
@@ -234,7 +230,6 @@ class _IterationGraphs:
                 with torch.cuda.graph(graph, stream=self.stream):
                     self._body(r1)
                 self.graphs[r1] = graph
-        t._monitors.count += 1
 
 
 class Trainer:
@@ -359,12 +354,13 @@ class Trainer:
             while (end is None or self.step < end) and (deadline is None or time.perf_counter() < deadline):
                 self.step += 1
                 r1 = self._r1_weight()
-                if self.fast.cuda_graph:  # replay the captured iteration (eager until captured)
+                if self._graphs is not None:  # replay the captured iteration (eager until captured)
                     self._graphs.step(r1, self.step)
                 else:
                     x_real = [self.sampler() for _ in range(cfg.k)]
                     stats = self._iteration(x_real, [self.sample_z() for _ in range(cfg.k)], r1)
-                    monitors.add(stats, self.step)
+                    monitors.accumulate(stats, self.step)
+                monitors.count += 1
                 last = (end is not None and self.step == end) or (
                     deadline is not None and time.perf_counter() >= deadline
                 )

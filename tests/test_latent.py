@@ -115,7 +115,7 @@ def test_recalibrated_batch_norm_measures_the_statistics_of_the_given_weights():
     assert torch.equal(recalibrate_batch_norm(plain).weight, plain.weight)
 
 
-@pytest.mark.parametrize("decay, half_life", [(0.999, 693), (0.998, 346)])
+@pytest.mark.parametrize("decay, half_life", [(0.9999, 6931), (0.999, 693), (0.998, 346)])
 def test_ema_half_life_is_log_half_over_log_decay(decay, half_life):
     """The half-lives the docs quote: after log(1/2) / log(decay) updates towards a new value,
     the average has covered half the way."""
