@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = runtime.get_device(args.device)
-    no_dropout = {"dropout": 0.0} if args.model == "dcgan" else {}  # the DCGAN has batch norm, not dropout
+    # the DCGANs take no dropout in D (the guidelines' D has batch norm instead)
+    no_dropout = {"dropout": 0.0} if args.model.startswith("dcgan") else {}
     config = TrainConfig(model=args.model, batch_size=args.batch_size, **no_dropout)
     from .data import load_mnist
 

@@ -20,6 +20,13 @@ import torch
 FORMAT = "gan_tutorial.checkpoint/1"
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0o666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, or belongs to another model."""
 
@@ -30,6 +37,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, _file_mode())  # mkstemp makes it private (0600); give it an ordinary file's mode
         with os.fdopen(fd, "wb") as f:
             torch.save({**state, "format": FORMAT}, f)
             f.flush()

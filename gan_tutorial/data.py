@@ -13,6 +13,7 @@ import math
 import shutil
 import socket
 import urllib.parse
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ def _decompress_gz(raw: Path) -> None:
             try:
                 with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-            except (OSError, EOFError) as err:
+            except (OSError, EOFError, zlib.error) as err:  # zlib.error: damaged data
                 tmp.unlink(missing_ok=True)
                 raise MNISTCorruptError(
                     f"{packed} is not a readable gzip file ({err}); delete it and copy or download it again"

@@ -53,8 +53,11 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
 def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int, eps: float = 1e-7) -> torch.Tensor:
     """``steps`` codes on the great-circle arc from ``z0`` to ``z1`` (both ends included).
 
-    Shapes as :func:`lerp`. Where the angle between the codes is below ``eps`` radians
-    the arc is a segment, and :func:`lerp` is returned for that pair.
+    Shapes as :func:`lerp`. Where the codes are (nearly) parallel, ``sin`` of the angle
+    between them below ``eps``, no single arc is defined by the division, and :func:`lerp` is
+    returned for that pair: for codes in the same direction the arc is a segment anyway; for
+    opposite codes every great half-circle joins them, and the segment through the origin is
+    returned (draw another pair: Gaussian codes are almost never opposite).
     """
     _check_pair(z0, z1)
     if steps < 2:

@@ -106,6 +106,23 @@ RECIPES: dict[str, TrainConfig] = {
 }
 
 
+def check_images(x: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` is a float tensor of images (N, 1, 28, 28) in [-1, 1],
+    the shape and range of :func:`gan_tutorial.data.load_mnist` and of G's Tanh."""
+    how = "load the images with gan_tutorial.data.load_mnist, which scales them as p / 127.5 - 1"
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or not len(x):
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"training images must have shape (N, 1, 28, 28), got {shape}; {how}")
+    if not x.is_floating_point():
+        raise ValueError(f"training images must be floats in [-1, 1], got dtype {x.dtype}; {how}")
+    lo, hi = x.aminmax()
+    if not (-1 <= lo and hi <= 1):  # also false for NaN
+        raise ValueError(
+            f"training images must lie in [-1, 1] (the range of G's Tanh), got [{float(lo):.3g}, "
+            f"{float(hi):.3g}]; {how}"
+        )
+
+
 def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
     """``(G, D)`` for ``config.model`` (a key of :data:`models.MODELS`)."""
     return models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
@@ -183,9 +200,11 @@ class _IterationGraphs:
 
     Each kind of iteration (with and without lazy R1) first runs eagerly ``WARM_UP`` times on
     a side stream, so that the optimisers' state, library handles and workspaces come into
-    being outside any graph; the next one is captured. The graph reads fixed buffers, which
-    every step refills before it runs: batch indices copied from the sampler's permutation,
-    codes drawn from the trainer's generator, and the step number for the divergence guard.
+    being outside any graph. Right after the last of them the same iteration is captured
+    (capture records the kernels without running them), and every later step replays it. The
+    graph reads fixed buffers, which every step refills before it runs: batch indices copied
+    from the sampler's permutation, codes drawn from the trainer's generator, and the step
+    number for the divergence guard.
     What the iteration reads as Python numbers (learning rates, the R1 weight) is fixed at
     capture: a changed learning rate needs a new trainer (or a resume from a checkpoint).
     """
@@ -251,6 +270,7 @@ class Trainer:
         compile: bool = False,
         cuda_graphs: bool = True,
     ) -> None:
+        check_images(x_train)
         self.config, self.device = config, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         torch.manual_seed(config.seed)  # initial weights and dropout
@@ -324,8 +344,9 @@ class Trainer:
 
     def warm_up(self, steps: int = 3) -> float:
         """Train ``steps`` iterations and return the seconds they took: with ``compile=True``
-        the first steps trace and compile, and this times them apart from a budget."""
-        return accel.warm_up(lambda: self.run(steps=1, progress=False), steps, self.device)
+        the first steps trace and compile, and this times them apart from a budget. No
+        checkpoint is written (the next :meth:`run` writes one)."""
+        return accel.warm_up(lambda: self.run(steps=1, progress=False, save=False), steps, self.device)
 
     def run(
         self,
@@ -333,15 +354,20 @@ class Trainer:
         seconds: float | None = None,
         callback: Callable[[Trainer], None] | None = None,
         progress: bool = True,
+        save: bool = True,
     ) -> History:
         """Train for ``steps`` more iterations or ``seconds`` of wall time, whichever ends first.
 
-        ``callback(trainer)`` runs after every logged step. Raises :class:`DivergenceError`
-        naming the step and the last good checkpoint if a loss turns NaN or infinite; the
-        diverged weights are never written over that checkpoint.
+        ``callback(trainer)`` runs after every logged step. With an ``out_dir`` (and unless
+        ``save=False``) a checkpoint is written every ``checkpoint_every`` steps and when the
+        budget ends.
+        Raises :class:`DivergenceError` naming the step and the last good checkpoint if a loss
+        turns NaN or infinite; the diverged weights are never written over that checkpoint.
         """
         if steps is None and seconds is None:
             raise ValueError("give a budget: steps, seconds, or both")
+        if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
+            raise ValueError(f"budgets must be positive, got steps={steps}, seconds={seconds}")
         cfg = self.config
         end = self.step + steps if steps is not None else None
         deadline = time.perf_counter() + seconds if seconds is not None else None
@@ -371,7 +397,8 @@ class Trainer:
                     bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in MONITORS[:5]}, refresh=False)
                     if callback is not None:
                         callback(self)
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.out_dir:
+                periodic = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                if save and self.out_dir and periodic and not last:  # the last step's is written below
                     self._check(monitors.first_bad)
                     self.save()
                 bar.update(1)
@@ -379,7 +406,7 @@ class Trainer:
             if monitors.count:  # budget ended between logs: record what is left
                 self.history.append(self.step, monitors.means())
                 monitors.reset()
-            if self.out_dir is not None:
+            if save and self.out_dir is not None:
                 self.save()
         finally:
             bar.close()
@@ -462,10 +489,15 @@ class Trainer:
         for opt, key in ((self.opt_G, "opt_G"), (self.opt_D, "opt_D")):
             # a checkpoint carries its optimiser's implementation flags (fused, capturable, ...),
             # which are the other device's when it was written on another: keep this trainer's
-            own = [{k: v for k, v in g.items() if k in ADAM_FLAGS} for g in opt.param_groups]
-            opt.load_state_dict(state[key])
-            for group, flags in zip(opt.param_groups, own, strict=True):
-                group.update(flags)
+            # before loading, since load_state_dict places each step counter by those flags
+            saved = state[key]
+            if len(saved["param_groups"]) != len(opt.param_groups):
+                raise CheckpointError(f"the checkpoint's {key} has another number of parameter groups")
+            groups = [
+                {**g, **{k: v for k, v in own.items() if k in ADAM_FLAGS}}
+                for g, own in zip(saved["param_groups"], opt.param_groups, strict=True)
+            ]
+            opt.load_state_dict({**saved, "param_groups": groups})
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
         z_state = state["rng"]["z"].cpu()
@@ -506,12 +538,26 @@ class Trainer:
     ) -> Trainer:
         """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on."""
         state = load_checkpoint(path)
-        config = TrainConfig(**state["config"])
+        config = config_of(state, path)
         out_dir = out_dir if out_dir is not None else Path(path).parent
         trainer = cls(config, x_train, device, out_dir, compile=compile, cuda_graphs=cuda_graphs)
         trainer.load_state_dict(state)
         trainer.last_checkpoint = Path(path)
         return trainer
+
+
+def config_of(state: dict[str, Any], path: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a checkpoint, or a :class:`CheckpointError` that
+    says why it cannot be rebuilt (an unknown model, fields from another version)."""
+    if state.get("model") not in models.MODELS:
+        raise CheckpointError(f"{path} holds an unknown model {state.get('model')!r}")
+    try:
+        return TrainConfig(**state["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} holds a run this version of gan_tutorial cannot rebuild ({err}); "
+            "was it written by another version?"
+        ) from err
 
 
 def load_generator(
@@ -524,11 +570,11 @@ def load_generator(
     else the last weights.
     """
     state = load_checkpoint(path, model=None)
-    if state.get("model") not in models.MODELS:
-        raise ValueError(f"{path} holds an unknown model {state.get('model')!r}")
-    config = TrainConfig(**state["config"])
+    config = config_of(state, path)
     G, _ = build_models(config)
     G = G.to(device)
+    if "G" not in state:
+        raise CheckpointError(f"{path} holds no generator weights; was it written by Trainer.save?")
     if average and "G_ema" in state:
         load_module_state(G, state["G_ema"], "generator")
         return recalibrate_batch_norm(G)  # as Trainer.generate samples it

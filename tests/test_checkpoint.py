@@ -19,6 +19,16 @@ def test_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ["ck.pt"]  # no temporary file left behind
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_checkpoint_gets_an_ordinary_file_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint({"model": "mlp"}, tmp_path / "ck.pt")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # as open() would make it, not mkstemp's 0600
+
+
 def test_kill_mid_write_keeps_previous(tmp_path, monkeypatch):
     path = save_checkpoint({"model": "mlp", "step": 1}, tmp_path / "ck.pt")
 

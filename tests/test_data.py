@@ -83,6 +83,18 @@ def test_wrong_magic_and_bad_gzip_are_clear_errors(tiny_mnist):
         data.load_mnist(root=tiny_mnist, download=False)
 
 
+def test_gzip_with_damaged_contents_is_a_clear_error_and_leaves_nothing(tiny_mnist):
+    raw = tiny_mnist / "MNIST" / "raw"
+    name = "t10k-images-idx3-ubyte"
+    packed = bytearray(gzip.compress((raw / name).read_bytes()))
+    packed[12:40] = b"\xff" * 28  # a valid gzip header, then a damaged deflate stream
+    (raw / name).unlink()
+    (raw / f"{name}.gz").write_bytes(bytes(packed))
+    with pytest.raises(data.MNISTCorruptError, match="not a readable gzip"):
+        data.load_mnist(root=tiny_mnist, train=False, download=False)
+    assert not (raw / name).exists() and not list(raw.glob("*.part"))
+
+
 def test_random_batches_cover_an_epoch_without_repeats():
     x = torch.arange(10.0)[:, None]
     it = data.random_batches(x, 3, torch.Generator().manual_seed(0))

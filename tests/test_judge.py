@@ -96,6 +96,14 @@ def judge_and_labels():
     return judge, J.reference(judge), y
 
 
+def test_reference_is_cached_per_seed(judge_and_labels):
+    judge, ref, _ = judge_and_labels
+    assert J.reference(judge) is ref
+    other = J.reference(judge, n=2000, seed=1)
+    assert other is not ref and other.floor != ref.floor
+    assert J.reference(judge, n=2000, seed=1) is other
+
+
 def test_class_mix_distance_is_the_floor_for_real_proportions_and_grows_with_skew(judge_and_labels):
     judge, ref, y = judge_and_labels
     real = torch.bincount(y, minlength=10).double() / len(y)

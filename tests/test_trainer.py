@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gan_tutorial import models
-from gan_tutorial.checkpoint import load_checkpoint
+from gan_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gan_tutorial.latent import recalibrate_batch_norm
 from gan_tutorial.trainer import MONITORS, RECIPES, BatchSampler, TrainConfig, Trainer, load_generator
 from gan_tutorial.training import DivergenceError
@@ -99,6 +99,43 @@ def test_config_and_sampler_errors(x_small):
         TrainConfig(r1=-0.5)
     with pytest.raises(ValueError, match="dcgan-d-no-bn"):  # R1 needs a D without batch norm
         Trainer(small_config(model="dcgan", r1=1.0), x_small)
+    with pytest.raises(ValueError, match="positive"):
+        Trainer(small_config(), x_small).run(steps=0)
+
+
+@pytest.mark.parametrize(
+    ("images", "match"),
+    [
+        (torch.zeros(8, 784), r"shape \(N, 1, 28, 28\), got \(8, 784\)"),
+        (torch.zeros(0, 1, 28, 28), "shape"),
+        (torch.zeros(8, 1, 28, 28, dtype=torch.uint8), "dtype torch.uint8"),
+        (torch.rand(8, 1, 28, 28) * 255, r"\[-1, 1\].*load_mnist"),  # raw pixels
+        (torch.full((8, 1, 28, 28), float("nan")), r"\[-1, 1\]"),
+    ],
+)
+def test_training_images_are_checked(images, match):
+    with pytest.raises(ValueError, match=match):
+        Trainer(small_config(), images)
+
+
+def test_one_checkpoint_per_save_and_none_from_warm_up(x_small, tmp_path, monkeypatch):
+    t = Trainer(small_config(checkpoint_every=2), x_small, out_dir=tmp_path)
+    saves = []
+    monkeypatch.setattr(t, "save", lambda: saves.append(t.step))
+    t.warm_up(2)
+    assert saves == []  # warm-up steps write nothing; the run after them does
+    t.run(steps=4, progress=False)
+    assert saves == [4, 6]  # the last step is a multiple of checkpoint_every: written once
+
+
+def test_checkpoint_from_another_version_is_a_clear_error(x_small, tmp_path):
+    Trainer(small_config(), x_small, out_dir=tmp_path).run(steps=1, progress=False)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state["config"]["momentum_of_the_future"] = 1.0
+    save_checkpoint(state, tmp_path / "other.pt")
+    for load in (lambda p: Trainer.resume(p, x_small), load_generator):
+        with pytest.raises(CheckpointError, match="another version"):
+            load(tmp_path / "other.pt")
 
 
 def test_sampler_visits_every_image_once_per_epoch(x_small):

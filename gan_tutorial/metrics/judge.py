@@ -173,24 +173,23 @@ class Reference:
     floor: float  # Frechet distance between n training images and the test set
 
 
-_REFERENCES: dict[tuple[str, int], Reference] = {}
-
-
 def reference(judge: Judge, n: int = 10_000, seed: int = 0) -> Reference:
     """Statistics of the 10,000 MNIST test images, and the floor: the Frechet distance of
-    ``n`` training images (drawn with ``seed``) from them. Cached per device and n."""
+    ``n`` training images (drawn with ``seed``) from them. Cached on the judge, per device,
+    n and seed (a judge whose weights change afterwards needs a fresh :func:`load_judge`)."""
     from ..data import load_mnist
 
     device = next(judge.parameters()).device
-    key = (str(device), n)
-    if key not in _REFERENCES:
+    cache = judge.__dict__.setdefault("_references", {})
+    key = (str(device), n, seed)
+    if key not in cache:
         x_test = load_mnist(train=False, device=device)
         mu, sigma = feature_stats(predict(judge, x_test)[0])
         x_train = load_mnist(train=True)
         pick = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
         mu_t, sigma_t = feature_stats(predict(judge, x_train[pick].to(device))[0])
-        _REFERENCES[key] = Reference(mu, sigma, frechet_distance(mu_t, sigma_t, mu, sigma))
-    return _REFERENCES[key]
+        cache[key] = Reference(mu, sigma, frechet_distance(mu_t, sigma_t, mu, sigma))
+    return cache[key]
 
 
 def class_mix_distance(
