@@ -76,6 +76,29 @@ def test_recipe_model_keeps_batch_norm_in_g_only():
     assert D(G(torch.randn(3, 100))).shape == (3, 1)
 
 
+def test_recipe_model_has_a_narrower_g_and_a_deeper_d():
+    torch.manual_seed(0)
+    G, D = models.MODELS["dcgan-deep-d"](latent_dim=100, dropout=0.0)
+    assert G.net[0].out_channels == 4 * 24  # ngf 24
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.out_channels) for c in convs] == [
+        ((4, 4), (2, 2), 32), ((4, 4), (2, 2), 64), ((3, 3), (1, 1), 64), ((7, 7), (1, 1), 1)
+    ]  # fmt: skip
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert D(G(torch.randn(3, 100))).shape == (3, 1)
+    # with no extra layer, the same module (and, from the same seed, the same weights) as before
+    torch.manual_seed(0)
+    plain = models.DCGANDiscriminator(32, batch_norm=False)
+    torch.manual_seed(0)
+    zero = models.DCGANDiscriminator(32, batch_norm=False, extra_layers=0)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(plain.state_dict().values(), zero.state_dict().values(), strict=True)
+    )
+    deep_bn = models.DCGANDiscriminator(32, extra_layers=2)  # with batch norm, each extra conv has its own
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in deep_bn.modules()) == 3
+
+
 def test_errors_say_what_is_wrong():
     G, D = models.dcgan(latent_dim=10)
     with pytest.raises(ValueError, match=r"\(B, 10\) or \(B, 10, 1, 1\)"):
@@ -86,11 +109,13 @@ def test_errors_say_what_is_wrong():
         models.DCGANGenerator(10, ngf=0)
     with pytest.raises(ValueError, match="dropout"):
         models.DCGANDiscriminator(dropout=1.5)
+    with pytest.raises(ValueError, match="extra_layers"):
+        models.DCGANDiscriminator(extra_layers=-1)
 
 
 @pytest.mark.parametrize(
     "model, r1",
-    [("dcgan", 0.0), ("dcgan-d-no-bn", 1.0)],  # the guideline DCGAN; the recipe's (R1, joint D pass)
+    [("dcgan", 0.0), ("dcgan-deep-d", 1.0)],  # the guideline DCGAN; the recipe's (R1, joint D pass)
 )
 def test_trainer_runs_and_resumes_dcgan_exactly(tmp_path, model, r1):
     threads = torch.get_num_threads()

@@ -34,7 +34,7 @@ def test_models_shapes():
     assert x_fake.shape == (5, 1, 28, 28) and x_fake.abs().max() <= 1
     assert D(x_fake).shape == (5, 1)
     with pytest.raises(ValueError, match="2-D codes"):
-        G(torch.randn(5, 100, 1, 1))  # the source articles' bug, caught with a clear message
+        G(torch.randn(5, 100, 1, 1))  # a common tutorial bug, caught with a clear message
     assert not isinstance(list(D.net)[-1], torch.nn.Sigmoid)  # logits out
 
 
