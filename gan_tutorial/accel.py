@@ -36,7 +36,7 @@ the scaler decides on the host whether to skip a step.
 ``torch.compile`` is an option (``compile=True``); its first calls compile, so
 :func:`warm_up` times them apart from the steady-state steps.
 
-:func:`gan_tutorial.training.d_step` and :func:`~gan_tutorial.training.g_step` take the
+:func:`gan_tutorial.steps.d_step` and :func:`~gan_tutorial.steps.g_step` take the
 fast path as an argument (``fast=``, ``scaler=``) and apply it (autocast, loss scaling,
 channels-last inputs); on the fp32 path they compute exactly what they compute without
 it. They are re-exported here as ``accel.d_step`` and ``accel.g_step``.
@@ -52,9 +52,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-# The steps themselves live in ``training`` and take the fast path as an argument:
+# The steps themselves live in ``steps`` and take the fast path as an argument:
 # ``d_step(G, D, opt_D, x_real, z, loss, fast, scaler)``; re-exported here for chapter 4.
-from .training import d_step, g_step  # noqa: F401  (re-exported)
+from .steps import d_step, g_step  # noqa: F401  (re-exported)
 
 ADAM_IMPLS = ("default", "foreach", "fused")
 
@@ -123,15 +123,15 @@ class FastPath:
         self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]
     ) -> torch.optim.Adam:
         """``torch.optim.Adam`` with the chosen implementation (same maths in every one);
-        with CUDA graphs its step counters live on the device (``capturable=True``)."""
-        kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}, "default": {}}[self.adam]
+        with CUDA graphs its step counters live on the device (``capturable=True``).
+
+        :func:`choose` picks ``"fused"`` only where this torch has the kernel for the device
+        (:func:`fused_adam_available`), so what :meth:`describe` prints is what runs."""
+        kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}, "default": {"foreach": False}}
+        kwargs = kwargs[self.adam]
         if self.cuda_graph:
             kwargs = {**kwargs, "capturable": True}
-        params = list(params)
-        try:
-            return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
-        except (RuntimeError, TypeError, ValueError):  # an older torch without this kernel
-            return torch.optim.Adam(params, lr=lr, betas=betas, capturable=self.cuda_graph)
+        return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
 
     def place(self, module: nn.Module) -> nn.Module:
         """Move ``module`` to the device, in the chosen memory layout."""
@@ -142,13 +142,10 @@ class FastPath:
 
     def compiled(self, module: nn.Module) -> nn.Module:
         """``module`` compiled in place if chosen (``nn.Module.compile``: its ``state_dict`` keys
-        stay those of the plain module, so checkpoints load either way), else as it is."""
-        if not self.compile:
-            return module
-        if hasattr(module, "compile"):  # torch >= 2.2
+        stay those of the plain module, so checkpoints and averages load either way), else as it is."""
+        if self.compile:
             module.compile()
-            return module
-        return torch.compile(module)  # older torch: a wrapper
+        return module
 
     def prepare(self, module: nn.Module) -> nn.Module:
         """:meth:`place`, then :meth:`compiled`."""
@@ -159,20 +156,35 @@ class FastPath:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
 
+def fused_adam_available(device: str | torch.device) -> bool:
+    """Whether this torch has a fused Adam kernel for ``device`` (CUDA since 2.0, the CPU since
+    2.4, MPS later): tried on a one-element parameter, since the answer depends on the build."""
+    device = torch.device(device)
+    try:
+        torch.optim.Adam([nn.Parameter(torch.zeros(1, device=device))], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
 def choose(device: str | torch.device, compile: bool = False, cuda_graphs: bool = True) -> FastPath:
     """The fast path for ``device`` (see the table in this module's docstring);
-    ``cuda_graphs=False`` keeps a bf16 GPU's iterations eager (to compare, or to debug)."""
+    ``cuda_graphs=False`` keeps a bf16 GPU's iterations eager (to compare, or to debug).
+    Where this torch has no fused Adam for the device, the multi-tensor ("foreach") one is
+    chosen instead, and :meth:`FastPath.describe` says so."""
     device = torch.device(device)
+    # CUDA has had a fused Adam since torch 2.0; the CPU's came in 2.4, so it is tried
+    adam = "fused" if device.type == "cuda" or fused_adam_available(device) else "foreach"
     if device.type == "cuda":
         major, _ = cuda_capability(device)
         if major >= 8:  # Ampere and later: bf16 tensor cores; graphs unless compiled
             graphs = cuda_graphs and not compile
-            return FastPath(device, torch.bfloat16, False, True, "fused", compile, cuda_graph=graphs)
-        return FastPath(device, torch.float16, True, major >= 7, "fused", compile)
+            return FastPath(device, torch.bfloat16, False, True, adam, compile, cuda_graph=graphs)
+        return FastPath(device, torch.float16, True, major >= 7, adam, compile)
     if device.type == "mps":
         return FastPath(device, None, False, False, "foreach", compile)
     if device.type == "cpu":
-        return FastPath(device, None, False, True, "fused", compile)
+        return FastPath(device, None, False, True, adam, compile)
     raise ValueError(f"no fast path for device type {device.type!r}; use cpu, cuda or mps")
 
 

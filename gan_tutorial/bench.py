@@ -1,65 +1,108 @@
-"""Benchmark: this project's trainer against a faithful pytorch/examples-style loop.
+"""The benchmark: this project's trainer against the loop pytorch/examples writes, one change at a time.
 
-``python -m gan_tutorial.bench`` trains the same G and D (``--model mlp``, chapter 3, or
-``--model dcgan``, chapter 4), with the same batch size, optimiser settings and number of
-steps, in one process, two ways:
+``python -m gan_tutorial bench`` trains the same G and D (``--model mlp``, chapter 3, or
+``--model dcgan``, chapter 4), with the same batch size and optimiser settings, in one
+process, as a ladder of loops in which each row adds one change to the row above:
 
-* **baseline**, written the way ``pytorch/examples`` writes its GAN loops: a
-  ``torchvision`` ``DataLoader`` with ``ToTensor`` and ``Normalize((0.5,), (0.5,))``, a
-  ``Sigmoid`` at the end of D with ``BCELoss`` and label tensors, one generator forward
-  reused for the D and G updates, and ``.item()`` on every monitor at every step;
-* **trainer**: :class:`gan_tutorial.trainer.Trainer` (batches indexed from one
-  device-resident tensor, losses from logits, monitors read back every ``log_every``).
+1. **the pytorch/examples loop**, as ``dcgan/main.py`` there runs it: a torchvision
+   ``DataLoader`` (``ToTensor`` and ``Normalize((0.5,), (0.5,))``, shuffled, 2 worker
+   processes), ``cudnn.benchmark = True`` on a GPU, a ``Sigmoid`` at the end of D with
+   ``BCELoss`` and label tensors, one generator forward reused for the D and G updates, and
+   ``.item()`` on every monitor at every step (it prints them; here they are stored);
+2. the same loop with its batches indexed from one device-resident tensor (no ``DataLoader``);
+3. the same with the monitors kept on the device, read back every ``log_every`` steps;
+4. the trainer (:class:`gan_tutorial.trainer.Trainer`) on its plainest path (float32,
+   contiguous layout, for-loop Adam, eager): losses from logits, no gradient for D's weights
+   in the G step, one pass of D over the real and fake rows when D has no batch norm;
+5. and 6. the trainer with the channels-last layout, then with fused Adam;
+7. and 8. (on a GPU) with mixed precision (bf16, or fp16 with a ``GradScaler``), then with
+   CUDA graphs (bf16 only).
 
-It prints images per second for each and their ratio, then trains both again from
-scratch for the same wall-clock time and prints the judge's numbers for each.
+The loops take turns in rounds, so that a machine whose load changes slows them alike. Then
+the first and the last loop train again from scratch for the same wall-clock time, and the
+judge scores each.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import dataclasses
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from . import models, runtime
-from .trainer import TrainConfig, Trainer
+from . import accel, latent
+from .trainer import TrainConfig, Trainer, build_models
 
 
 class Baseline:
-    """The pytorch/examples-style loop (one object so the timing excludes set-up)."""
+    """The pytorch/examples-style loop (one object, so the timing excludes set-up).
 
-    def __init__(self, config: TrainConfig, device: torch.device, root: str | None = None) -> None:
+    ``data="dataloader"`` reads batches through torchvision's ``DataLoader`` with ``workers``
+    processes, as pytorch/examples does; ``"tensor"`` indexes them from one tensor on the device.
+    ``item=True`` reads every monitor back with ``.item()`` at every step; ``False`` keeps them
+    as device tensors, read back every ``config.log_every`` steps.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        data: str = "dataloader",
+        item: bool = True,
+        workers: int = 2,
+        x_train: torch.Tensor | None = None,
+    ) -> None:
         from torch.utils.data import DataLoader
         from torchvision import datasets, transforms
 
         from .data import ensure_mnist
 
-        raw = ensure_mnist(root)
-        tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-        dataset = datasets.MNIST(str(raw.parent.parent), train=True, download=False, transform=tf)
-        self.loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
-        self.batches = iter(self.loader)
-        torch.manual_seed(config.seed)
-        G, D = models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
+        if data not in ("dataloader", "tensor"):
+            raise ValueError(f"data must be 'dataloader' or 'tensor', got {data!r}")
+        self.config, self.device, self.item = config, device, item
+        if data == "dataloader":
+            raw = ensure_mnist()
+            tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+            dataset = datasets.MNIST(str(raw.parent.parent), train=True, download=False, transform=tf)
+            loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=workers)
+            self.next_batch = self._from_loader(loader)
+        else:
+            if x_train is None:
+                raise ValueError("data='tensor' needs x_train")
+            from .trainer import BatchSampler
+
+            self.next_batch = BatchSampler(x_train.to(device), config.batch_size, config.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            G, D = build_models(config)
         self.G, self.D = G.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)  # probabilities out
         betas = (config.beta1, config.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_G, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr_D, betas=betas)
         self.criterion = nn.BCELoss()
-        self.config, self.device = config, device
-        self.log: list[tuple[float, ...]] = []
+        self.log: list[tuple] = []
+        self.steps = 0
 
-    def next_batch(self) -> torch.Tensor:
-        try:
-            x, _ = next(self.batches)
-        except StopIteration:
-            self.batches = iter(self.loader)
-            x, _ = next(self.batches)
-        return x
+    @staticmethod
+    def _from_loader(loader) -> Callable[[], torch.Tensor]:
+        batches = iter(loader)
 
-    def step(self) -> None:
+        def next_batch() -> torch.Tensor:
+            nonlocal batches
+            try:
+                x, _ = next(batches)
+            except StopIteration:  # a new epoch: pytorch/examples loops over the loader again
+                batches = iter(loader)
+                x, _ = next(batches)
+            return x
+
+        return next_batch
+
+    def step(self) -> int:
+        """One iteration, as pytorch/examples writes it; returns the number of real images used."""
         x_real = self.next_batch().to(self.device)
         b = x_real.size(0)
         label = torch.full((b, 1), 1.0, device=self.device)
@@ -68,14 +111,14 @@ class Baseline:
         output = self.D(x_real)
         err_real = self.criterion(output, label)
         err_real.backward()
-        d_x = output.mean().item()
+        d_x = output.mean()
         z = torch.randn(b, self.config.latent_dim, device=self.device)
         fake = self.G(z)
         label.fill_(0.0)
         output = self.D(fake.detach())
         err_fake = self.criterion(output, label)
         err_fake.backward()
-        d_g_z1 = output.mean().item()
+        d_g_z1 = output.mean()
         err_D = err_real + err_fake
         self.opt_D.step()
         # (2) Update G: maximize log(D(G(z)))
@@ -84,101 +127,109 @@ class Baseline:
         output = self.D(fake)
         err_G = self.criterion(output, label)
         err_G.backward()
-        d_g_z2 = output.mean().item()
+        d_g_z2 = output.mean()
         self.opt_G.step()
-        self.log.append((err_D.item(), err_G.item(), d_x, d_g_z1, d_g_z2))
+        values = (err_D, err_G, d_x, d_g_z1, d_g_z2)
+        self.steps += 1
+        if self.item:  # pytorch/examples prints these every step: five waits on the device
+            self.log.append(tuple(v.item() for v in values))
+        else:
+            self.log.append(tuple(v.detach() for v in values))
+            if self.steps % self.config.log_every == 0:
+                self.log = [tuple(float(v) for v in row) for row in self.log]
+        return b
 
     def run(self, steps: int | None = None, seconds: float | None = None) -> int:
-        done, deadline = 0, time.perf_counter() + seconds if seconds is not None else None
-        while (steps is None or done < steps) and (deadline is None or time.perf_counter() < deadline):
-            self.step()
-            done += 1
-        return done
+        """Train ``steps`` iterations or ``seconds`` of wall time; returns the images used."""
+        images, done = 0, 0
+        deadline = time.perf_counter() + seconds if seconds is not None else None
+        with cudnn_benchmark(self.device):
+            while (steps is None or done < steps) and (deadline is None or time.perf_counter() < deadline):
+                images += self.step()
+                done += 1
+        return images
 
-    @torch.no_grad()
     def generate(self, n: int, seed: int = 0) -> torch.Tensor:
-        z = torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
-        self.G.eval()
-        return torch.cat([self.G(c.to(self.device)) for c in z.split(1000)])
+        return latent.generate(self.G, n, seed=seed)
 
 
-def images_per_second(runs: dict, steps: int, batch_size: int, rounds: int = 3) -> dict[str, float]:
-    """Throughput of each ``runs[name](n)``, in real images per second, after a warm-up.
+@contextlib.contextmanager
+def cudnn_benchmark(device: torch.device):
+    """``torch.backends.cudnn.benchmark = True`` on a GPU, as pytorch/examples sets it, for this
+    loop only (the others keep PyTorch's default)."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
-    The loops take turns, ``steps / rounds`` steps at a time, so that a machine whose load
-    changes during the benchmark slows both alike.
-    """
-    elapsed = dict.fromkeys(runs, 0.0)
+
+def trainer_loop(trainer: Trainer) -> Callable[[int], int]:
+    """``run(n)`` for a trainer: n iterations, returns the images used."""
+
+    def run(n: int) -> int:
+        trainer.run(steps=n, progress=False)
+        return n * trainer.config.batch_size
+
+    return run
+
+
+def ladder(
+    config: TrainConfig,
+    x_train: torch.Tensor,
+    device: torch.device,
+    compile: bool = False,
+    cuda_graphs: bool = True,
+) -> dict[str, Callable[[int], int]]:
+    """The benchmark's rows (see the module docstring): name -> ``run(n)``, each adding one change."""
+    rows: dict[str, Callable[[int], int]] = {
+        "pytorch/examples loop": Baseline(config, device).run,
+        "+ batches from one device tensor": Baseline(config, device, "tensor", x_train=x_train).run,
+        "+ monitors read every log_every steps": Baseline(
+            config, device, "tensor", False, x_train=x_train
+        ).run,
+    }
+    plain = accel.FastPath(device, compile=compile)  # fp32, contiguous, for-loop Adam, eager
+    paths = {"trainer (logits, no D grads in G step, one D pass)": plain}
+    paths["+ channels-last"] = path = dataclasses.replace(plain, channels_last=True)
+    if accel.fused_adam_available(device):
+        paths["+ fused Adam"] = path = dataclasses.replace(path, adam="fused")
+    chosen = accel.choose(device, compile=compile, cuda_graphs=cuda_graphs)
+    if chosen.amp_dtype is not None:
+        amp = dataclasses.replace(path, amp_dtype=chosen.amp_dtype, grad_scaler=chosen.grad_scaler)
+        paths[f"+ {chosen.precision} autocast" + (" and GradScaler" if chosen.grad_scaler else "")] = amp
+        if chosen.cuda_graph:
+            paths["+ CUDA graphs"] = dataclasses.replace(amp, cuda_graph=True)
+    for name, fast in paths.items():
+        trainer = Trainer(config, x_train, device, fast=fast)
+        if compile:
+            trainer.warm_up(3)  # compilation happens in the first steps: not in the images/s
+        rows[name] = trainer_loop(trainer)
+    return rows
+
+
+def images_per_second(runs: dict[str, Callable[[int], int]], steps: int, rounds: int = 3) -> dict[str, float]:
+    """Throughput of each ``runs[name](n)`` (which returns the images it used), in real images
+    per second, after a warm-up of 3 steps each. The loops take turns, ``steps / rounds`` steps
+    at a time, so that a machine whose load changes during the benchmark slows all alike."""
+    elapsed, images = dict.fromkeys(runs, 0.0), dict.fromkeys(runs, 0)
     for run in runs.values():
-        run(3)  # warm-up: first-call allocations
+        run(3)  # warm-up: first-call allocations, worker start-up
     per_round = max(1, steps // rounds)
     for _ in range(rounds):
         for name, run in runs.items():
             start = time.perf_counter()
-            run(per_round)
+            images[name] += run(per_round)
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.synchronize()
             elapsed[name] += time.perf_counter() - start
-    return {name: per_round * rounds * batch_size / t for name, t in elapsed.items()}
+    return {name: images[name] / elapsed[name] for name in runs}
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    p = argparse.ArgumentParser(prog="python -m gan_tutorial.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=sorted(models.MODELS), default="mlp", help="G and D for both loops")
-    p.add_argument("--steps", type=int, default=300, help="timed steps for each loop")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seconds", type=float, default=60.0, help="equal wall time for the judge (0: skip)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, help="CPU threads for both loops")
-    p.add_argument("--compile", action="store_true", help="torch.compile the trainer's G and D")
-    p.add_argument("--no-cuda-graphs", action="store_true", help="keep the trainer's GPU iterations eager")
-    p.add_argument("--data", choices=["mnist"], default="mnist")
-    args = p.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or args.seconds < 0:
-        p.error("--steps and --batch-size must be positive and --seconds non-negative")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = runtime.get_device(args.device)
-    # the DCGANs take no dropout in D (the guidelines' D has batch norm instead)
-    no_dropout = {"dropout": 0.0} if args.model.startswith("dcgan") else {}
-    config = TrainConfig(model=args.model, batch_size=args.batch_size, **no_dropout)
-    from .data import load_mnist
+if __name__ == "__main__":  # version 0.1's `python -m gan_tutorial.bench`
+    import sys
 
-    x_train = load_mnist(train=True)
-    print(f"{runtime.describe(device)}; {torch.get_num_threads()} CPU threads; batch {args.batch_size}")
-    print(f"model {args.model}")
+    from .cli import deprecated
 
-    baseline = Baseline(config, device)
-    graphs = not args.no_cuda_graphs
-    trainer = Trainer(config, x_train, device, compile=args.compile, cuda_graphs=graphs)
-    if args.compile:  # compilation happens in the first steps: time it apart
-        warm = trainer.warm_up(3)
-        print(f"torch.compile warm-up of the trainer: {warm:.1f} s for 3 steps (not in the images/s)")
-    print(trainer.fast.describe())
-    runs = {"baseline": baseline.run, "trainer": lambda n: trainer.run(steps=n, progress=False)}
-    results = images_per_second(runs, args.steps, args.batch_size)
-    results["ratio"] = results["trainer"] / results["baseline"]
-    print(f"{'loop':<10}{'images/s':>10}")
-    for name in ("baseline", "trainer"):
-        print(f"{name:<10}{results[name]:>10.0f}")
-    print(f"trainer / baseline: {results['ratio']:.2f}x")
-
-    if args.seconds > 0:
-        from .metrics.judge import load_judge, score
-
-        judge = load_judge(device)
-        for name, make in (("baseline", lambda: Baseline(config, device)), ("trainer", None)):
-            if make is not None:
-                loop = make()
-                steps = loop.run(seconds=args.seconds)
-                x_fake = loop.generate(10_000)
-            else:
-                loop = Trainer(config, x_train, device, compile=args.compile, cuda_graphs=graphs)
-                loop.run(seconds=args.seconds, progress=False)
-                steps, x_fake = loop.step, loop.generate(10_000)
-            s = score(x_fake, judge)
-            results[f"{name}_steps"], results[f"{name}_fd_ratio"] = steps, s.ratio
-            print(f"{name} after {args.seconds:.0f} s ({steps} steps): {s}")
-    return results
-
-
-if __name__ == "__main__":
-    main()
+    sys.exit(deprecated("bench"))

@@ -10,7 +10,7 @@ previous checkpoint intact (and at worst a stray ``*.tmp`` file).
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,6 @@ import torch
 
 #: Written into every checkpoint; a file without it was not written by this module.
 FORMAT = "gan_tutorial.checkpoint/1"
-
-
-def _file_mode() -> int:
-    """The mode ``open()`` gives a new file here: 0o666 less the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 class CheckpointError(ValueError):
@@ -35,16 +28,17 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` (plus the format tag) to ``path`` atomically; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"  # a name no other writer uses
+    # O_EXCL: never an existing file; mode 0o666 less the umask, as open() gives any new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        os.chmod(tmp, _file_mode())  # mkstemp makes it private (0600); give it an ordinary file's mode
         with os.fdopen(fd, "wb") as f:
             torch.save({**state, "format": FORMAT}, f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
         os.replace(tmp, path)  # atomic on POSIX and Windows
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     try:  # persist the rename itself (not possible on every platform)
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -70,14 +64,18 @@ def load_checkpoint(
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # a corrupt file can fail anywhere inside the unpickler
+    except Exception as err:  # a damaged file can fail anywhere inside the unpickler
+        # torch's own message may suggest weights_only=False: never for a file of unknown
+        # origin (it would run whatever code the file holds), so it is not passed on
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or corrupt?): {err}".splitlines()[0]
-        ) from err
+            f"{path} is not a readable checkpoint: the file is damaged, or it is not a checkpoint "
+            f"(it cannot be read as a file of tensors and numbers: {type(err).__name__}). Use another "
+            "checkpoint, or train again with `python -m gan_tutorial train`"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a gan_tutorial checkpoint (no format tag {FORMAT!r}); "
-            "train one with `python -m gan_tutorial.train`"
+            "train one with `python -m gan_tutorial train`"
         )
     if model is not None and state.get("model") != model:
         raise CheckpointError(

@@ -6,7 +6,7 @@ with the mode metrics of :mod:`gan_tutorial.metrics.modes` updating live.
 
 The logic is plain code that runs and is tested without a display: :class:`ExplorerConfig`
 (the settings), :class:`Explorer` (the nets, the optimisers and ``train(steps)``, built on
-:func:`gan_tutorial.training.d_step` and :func:`~gan_tutorial.training.g_step`),
+:func:`gan_tutorial.steps.d_step` and :func:`~gan_tutorial.steps.g_step`),
 :func:`decision_surface` and :func:`draw`. Only :func:`explorer_widget` touches ipywidgets:
 it wires controls to an :class:`Explorer` and redraws into an ``ipywidgets.Output``. It
 starts nothing by itself: a ``Play`` widget ticks in the browser, and each tick trains
@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import data, training
+from . import data
 from .losses import get_loss
 from .metrics.modes import N_SAMPLES, ModeReport, mode_report
 from .models import toy_mlp
+from .steps import train as train_gan
 
 if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
@@ -100,9 +101,10 @@ class Explorer:
         c = self.config = replace(self.config, **changes)
         make_mixture, self.extent = DATASETS[c.dataset]
         self.mixture = make_mixture()
-        torch.manual_seed(c.seed)
-        self.G = toy_mlp(c.latent_dim, 2, c.hidden, c.depth).to(self.device)  # (B, latent_dim) -> (B, 2)
-        self.D = toy_mlp(2, 1, c.hidden, c.depth).to(self.device)  # (B, 2) -> (B, 1) logits or scores
+        with torch.random.fork_rng(devices=[]):  # weights from the seed; the global generator untouched
+            torch.manual_seed(c.seed)
+            self.G = toy_mlp(c.latent_dim, 2, c.hidden, c.depth).to(self.device)  # (B, latent_dim) -> (B, 2)
+            self.D = toy_mlp(2, 1, c.hidden, c.depth).to(self.device)  # (B, 2) -> (B, 1) logits or scores
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=c.betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=c.betas)
         self.generator = torch.Generator().manual_seed(c.seed)
@@ -132,7 +134,7 @@ class Explorer:
         if steps < 0:
             raise ValueError(f"steps must be non-negative, got {steps}")
         if steps:
-            history = training.train(
+            history = train_gan(
                 self.G,
                 self.D,
                 self.opt_G,

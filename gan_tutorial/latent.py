@@ -1,5 +1,8 @@
-r"""The latent space (chapter 4): paths between codes, a memorisation check, and an EMA of G.
+r"""The latent space (chapter 4): codes and samples, paths between codes, a memorisation
+check, and an EMA of G.
 
+* :func:`codes` and :func:`generate` - seeded codes z ~ N(0, I), and G run on them in chunks,
+  in eval mode: how every part of the package samples a generator;
 * :func:`lerp` - the straight line :math:`z(t) = (1 - t)\,z_0 + t\,z_1`;
 * :func:`slerp` - the great circle (Shoemake 1985, used for GANs by White 2016): with
   :math:`\cos\Omega = \hat z_0 \cdot \hat z_1`,
@@ -29,6 +32,36 @@ import torch
 from torch import nn
 
 from .models import batch_norm_layers
+
+
+def codes(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
+    """``n`` codes z ~ N(0, I), (n, latent_dim), drawn on the CPU from a generator of their own
+    seeded with ``seed``: the same codes on every device, and no global random state touched."""
+    if n < 1 or latent_dim < 1:
+        raise ValueError(f"n and latent_dim must be positive, got {n}, {latent_dim}")
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def generate(
+    G: nn.Module, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0, chunk: int = 1000
+) -> torch.Tensor:
+    """G(z) for the codes ``z``, or for ``n`` codes drawn with ``seed`` (:func:`codes`), in eval
+    mode (restored after) and in chunks of ``chunk`` codes to bound memory: (n, ...) on G's device.
+
+    ``G`` needs a ``latent_dim`` attribute when ``z`` is not given.
+    """
+    if z is None:
+        if n is None:
+            raise ValueError("give the number of samples n or the codes z")
+        z = codes(n, G.latent_dim, seed)
+    device = next(G.parameters()).device
+    was_training = G.training
+    G.eval()
+    try:
+        return torch.cat([G(c.to(device)) for c in z.split(chunk)])
+    finally:
+        G.train(was_training)
 
 
 def _check_pair(z0: torch.Tensor, z1: torch.Tensor) -> None:

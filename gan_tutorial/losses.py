@@ -113,23 +113,37 @@ def g_loss_lsgan(fake_scores: torch.Tensor, c: float = 0.0) -> torch.Tensor:
     return 0.5 * ((fake_scores - c) ** 2).mean()
 
 
-def r1_penalty(real_out: torch.Tensor, x_real: torch.Tensor, gamma: float) -> torch.Tensor:
+def r1_penalty(
+    real_out: torch.Tensor, x_real: torch.Tensor, gamma: float, scaler: torch.amp.GradScaler | None = None
+) -> torch.Tensor:
     r"""Mescheder et al. 2018's R1 regulariser for D: gamma / 2 * E_x[ ||grad_x l(x)||^2 ] on real x.
 
-    ``real_out`` (B, ...) holds D's logits l(x) for ``x_real`` (B, ...), which must have
-    ``requires_grad`` set before D ran. The gradient is taken with ``create_graph=True``, so
-    the penalty is differentiable in D's weights and can be added to D's loss. Each row of
-    ``real_out`` must depend on its own row of ``x_real`` only (no batch norm in D): then the
-    gradient of their sum is, row by row, the gradient of each logit. The penalty pulls D's
-    slope at real images towards 0, which damps the oscillation around the equilibrium
-    (for a linear D, l(x) = w . x + b, it is gamma / 2 * ||w||^2).
+    ``real_out`` holds D's logits l(x), one per real sample, for ``x_real``, which must have
+    ``requires_grad`` set before D ran; the expectation is the mean over ``real_out``'s
+    elements, so (B, 1) logits of (B, 1, 28, 28) images and an ensemble's (E, B, 1) logits of
+    (E, B, 2) points both work. The gradient is taken with ``create_graph=True``, so the
+    penalty is differentiable in D's weights and can be added to D's loss. Each logit must
+    depend on its own sample only (no batch norm in D): then the gradient of their sum is,
+    sample by sample, the gradient of each logit. The penalty pulls D's slope at real images
+    towards 0, which damps the oscillation around the equilibrium (for a linear D,
+    l(x) = w . x + b, it is gamma / 2 * ||w||^2).
+
+    With a ``GradScaler`` (the fp16 path) the summed logits are scaled before the gradient is
+    taken and the gradient unscaled after, as PyTorch's recipe for gradient penalties under
+    mixed precision does, so that small slopes do not underflow in fp16.
     """
     if gamma < 0:
         raise ValueError(f"the R1 weight gamma must be >= 0, got {gamma}")
     if not x_real.requires_grad:
         raise ValueError("x_real must have requires_grad=True before D runs on it, to take D's gradient")
-    (grad,) = torch.autograd.grad(real_out.sum(), x_real, create_graph=True)  # (B, ...) like x_real
-    return 0.5 * gamma * grad.pow(2).flatten(1).sum(1).mean()
+    total = real_out.sum()
+    if scaler is None:
+        (grad,) = torch.autograd.grad(total, x_real, create_graph=True)  # like x_real
+    else:
+        scale = scaler.scale(torch.ones((), device=total.device))  # the scale S, on the device: no sync
+        (grad,) = torch.autograd.grad(scaler.scale(total), x_real, create_graph=True)
+        grad = grad / scale  # S * gradient -> gradient
+    return 0.5 * gamma * grad.pow(2).sum() / real_out.numel()
 
 
 @dataclass(frozen=True)

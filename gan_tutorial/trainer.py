@@ -1,42 +1,56 @@
 """A GAN trainer you can leave running: progress bar, history, checkpoints, divergence guard.
 
-Chapter 3 builds it; the command line (``python -m gan_tutorial.train``) runs the same
-code. Each iteration is ``k`` calls of :func:`training.d_step` and one of
-:func:`training.g_step` (Algorithm 1 of Goodfellow et al. 2014) on batches indexed
-straight from a device-resident image tensor. The last D step's fake batch G(z) is made
-once, with its graph, and serves the G step too (as pytorch/examples does), which saves a
-forward pass of G per iteration. Monitors stay on the device as running sums and are read
-back only every ``log_every`` steps, so the loop does not wait on the device in between.
-On a GPU that takes bf16 (:mod:`gan_tutorial.accel`), each kind of iteration is captured
-once as a CUDA graph and replayed, so one launch from Python replaces a few hundred.
-With ``ema`` > 0 the trainer also keeps a moving average of G's weights
-(:class:`gan_tutorial.latent.EMA`), saved in checkpoints and sampled by :meth:`Trainer.generate`.
+Chapter 3 builds it; the command line (``python -m gan_tutorial train``) runs the same
+code. Each iteration is ``k`` calls of :func:`steps.d_step` and one of :func:`steps.g_step`
+(Algorithm 1 of Goodfellow et al. 2014) on batches indexed straight from a device-resident
+image tensor. The last D step's fake batch G(z) is made once, with its graph, and serves the
+G step too (as pytorch/examples does), which saves a forward pass of G per iteration.
+Monitors stay on the device as running sums and are read back only every ``log_every``
+steps, so the loop does not wait on the device in between. On a GPU that takes bf16
+(:mod:`gan_tutorial.accel`), each kind of iteration is captured once as a CUDA graph and
+replayed, so one launch from Python replaces a few hundred. With ``ema`` > 0 the trainer
+also keeps a moving average of G's weights (:class:`gan_tutorial.latent.EMA`), saved in
+checkpoints and sampled by :meth:`Trainer.generate`.
 
-Resuming is exact: a checkpoint holds G, D, both optimisers, the step, the history and
-every random state the loop draws from (the batch order, the latent codes and dropout),
-so on the CPU a run interrupted and resumed ends with the same weights as one that ran
-straight through. A checkpoint resumed on another kind of device (written on the CPU, resumed
-on a GPU) continues from the same weights, optimisers and batch order, with new latent codes:
-the two devices' random generators differ.
+**Surviving a kill.** With an ``out_dir``, :meth:`Trainer.run` writes ``checkpoint.pt``
+atomically every ``checkpoint_seconds`` of wall time (60 by default) and/or every
+``checkpoint_every`` steps, and at the end. The first Ctrl-C (SIGINT) or SIGTERM lets the
+current iteration finish, writes a checkpoint and raises :class:`TrainingInterrupted`; a
+second one interrupts at once. A killed process (SIGKILL, power loss) loses at most the
+time since the last checkpoint. Before every write the :class:`steps.DivergenceGuard` is
+read, so diverged weights never replace the last good checkpoint.
+
+**Resuming is exact.** A checkpoint holds G, D, both optimisers, the step, the history and
+every random state the loop draws from (the batch order, the latent codes and dropout), so
+on the CPU a run interrupted and resumed ends with the same weights as one that ran
+straight through. The trainer draws dropout from a random state of its own, swapped into
+PyTorch's CPU generator while it trains and swapped out for callbacks, so it neither
+reseeds nor consumes the global generator. A checkpoint resumed on another kind of device
+(written on the CPU, resumed on a GPU) continues from the same weights, optimisers and
+batch order, with new latent codes: the two devices' random generators differ. On a GPU,
+dropout draws from the device's own global generator (GPU runs are not bit-reproducible).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from . import accel, models
+from . import accel, latent, models
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from .latent import EMA, recalibrate_batch_norm
 from .losses import get_loss
-from .training import DivergenceError, History, d_step, g_step, has_batch_norm
+from .steps import DivergenceGuard, History, d_step, g_step
 
 #: An optimiser's implementation flags: how this device runs it, not part of a run's state.
 ADAM_FLAGS = ("fused", "foreach", "capturable", "differentiable")
@@ -50,29 +64,46 @@ class TrainConfig:
     """Everything that defines a run. Defaults are the classic recipe of introductory GAN articles.
 
     ``lr_G``/``lr_D`` and ``betas`` feed Adam; beta1 = 0.5 instead of 0.9 because the
-    default momentum oscillates in GAN games (Radford et al. 2016).
+    default momentum oscillates in GAN games (Radford et al. 2016). The last three fields
+    (:data:`POLICY`) say how a run is watched and saved, not what it computes: a resumed
+    run may change them. Each field's ``help`` is also its command-line flag's.
     """
 
-    model: str = "mlp"
-    loss: str = "nonsaturating"
-    latent_dim: int = 100
-    batch_size: int = 64
-    lr_G: float = 2e-4
-    lr_D: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    dropout: float = 0.3  # in D, after each hidden layer
-    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: none)
-    r1: float = 0.0  # weight gamma of the R1 penalty on D's slope at real images (0: none)
-    r1_every: int = 4  # R1 on every r1_every-th step only, weighted r1 * r1_every (lazy)
-    k: int = 1  # D steps per G step
-    seed: int = 0
-    log_every: int = 100  # steps between host read-backs of the monitors
-    checkpoint_every: int = 0  # steps between checkpoints (0: only at the end of a run)
+    model: str = field(default="mlp", metadata={"help": "G and D, a key of models.MODELS"})
+    model_args: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "options of the model family (models.options)"}
+    )
+    loss: str = field(default="nonsaturating", metadata={"help": "minimax, nonsaturating or lsgan"})
+    latent_dim: int = field(default=100, metadata={"help": "size of the codes z"})
+    batch_size: int = field(default=64, metadata={"help": "images per D and G step"})
+    lr_G: float = field(default=2e-4, metadata={"help": "Adam's learning rate for G"})
+    lr_D: float = field(default=2e-4, metadata={"help": "Adam's learning rate for D"})
+    beta1: float = field(default=0.5, metadata={"help": "Adam's beta1 (0.5: Radford et al. 2016)"})
+    beta2: float = field(default=0.999, metadata={"help": "Adam's beta2"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout in D after each hidden layer"})
+    ema: float = field(default=0.0, metadata={"help": "decay of a moving average of G's weights (0: none)"})
+    r1: float = field(default=0.0, metadata={"help": "weight gamma of the R1 penalty on D at real images"})
+    r1_every: int = field(default=4, metadata={"help": "apply R1 every N steps, weighted N times (lazy)"})
+    k: int = field(default=1, metadata={"help": "D steps per G step"})
+    seed: int = field(default=0, metadata={"help": "seed of the weights, batches, codes and dropout"})
+    log_every: int = field(default=100, metadata={"help": "steps between host read-backs of the monitors"})
+    checkpoint_every: int = field(
+        default=0, metadata={"help": "also checkpoint every N steps (0: by time only)"}
+    )
+    checkpoint_seconds: float = field(
+        default=60.0, metadata={"help": "checkpoint at least this often, in seconds of wall time (0: never)"}
+    )
 
     def __post_init__(self) -> None:
-        if self.model not in models.MODELS:
-            raise ValueError(f"unknown model {self.model!r}; known models: {', '.join(models.MODELS)}")
+        self.model = models.resolve(self.model)  # a name of version 0.1 maps to today's
+        if not isinstance(self.model_args, dict):
+            raise ValueError(f"model_args must be a dict of the model's options, got {self.model_args!r}")
+        unknown = sorted(set(self.model_args) - set(models.options(self.model)))
+        if unknown:
+            raise ValueError(
+                f"model {self.model!r} takes no option {', '.join(unknown)}; "
+                f"its options: {', '.join(models.options(self.model)) or 'none'}"
+            )
         get_loss(self.loss)  # raises for an unknown loss
         for name in ("latent_dim", "batch_size", "k", "log_every", "r1_every"):
             if getattr(self, name) < 1:
@@ -83,27 +114,34 @@ class TrainConfig:
             raise ValueError(f"ema (a decay) must be in [0, 1), 0 to keep no average; got {self.ema}")
         if self.r1 < 0:
             raise ValueError(f"r1 (the R1 penalty's weight) must be >= 0, 0 for none; got {self.r1}")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
+            raise ValueError(
+                "checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got "
+                f"{self.checkpoint_every} and {self.checkpoint_seconds}"
+            )
+
+
+#: Fields of :class:`TrainConfig` that a resumed run may change: how it is watched and saved.
+POLICY = ("log_every", "checkpoint_every", "checkpoint_seconds")
 
 
 #: Named starting points. ``classic`` is the recipe of introductory articles (batch 64, Adam 2e-4,
 #: dropout 0.3). ``fast`` is chapter 3's recipe for better samples in the same wall time: batch
 #: norm in G's hidden layers, Adam 1e-3 for both players, and samples from a moving average
 #: of G's weights (decay 0.998). ``dcgan`` is chapter 4's: the DCGAN with batch norm in G only,
-#: G narrower (ngf 24) and D one 3 x 3 convolution deeper (``dcgan-deep-d``), the R1 penalty on D
-#: (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average.
+#: G narrower (ngf 24) and D one 3 x 3 convolution deeper (``dcgan-bn-g-deep-d``), the R1 penalty
+#: on D (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average.
 RECIPES: dict[str, TrainConfig] = {
     "classic": TrainConfig(),
     "fast": TrainConfig(model="mlp-bn", lr_G=1e-3, lr_D=1e-3, ema=0.998),
     "dcgan": TrainConfig(
-        model="dcgan-deep-d", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
+        model="dcgan-bn-g-deep-d", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
     ),
     # for a GPU with CUDA graphs, where a step costs about the same from batch 32 to 128
     # (chapter 4, section 8): larger batches, and a longer average for ~10x more steps; the
     # pair is the one measured there, G at ngf 32 and D without the extra convolution
     "dcgan-gpu": TrainConfig(
-        model="dcgan-d-no-bn", dropout=0.0, batch_size=128, lr_G=2e-3, lr_D=2e-3, ema=0.9999, r1=0.5
+        model="dcgan-bn-g", dropout=0.0, batch_size=128, lr_G=2e-3, lr_D=2e-3, ema=0.9999, r1=0.5
     ),
 }
 
@@ -126,8 +164,8 @@ def check_images(x: torch.Tensor) -> None:
 
 
 def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """``(G, D)`` for ``config.model`` (a key of :data:`models.MODELS`)."""
-    return models.MODELS[config.model](latent_dim=config.latent_dim, dropout=config.dropout)
+    """``(G, D)`` for ``config.model`` with ``config.model_args`` (:func:`models.build`)."""
+    return models.build(config.model, config.latent_dim, config.dropout, **config.model_args)
 
 
 class BatchSampler:
@@ -169,22 +207,15 @@ class BatchSampler:
         self.pos = state["pos"]
 
 
-class _Monitors:
-    """Running sums of the monitors and the first non-finite step, in fixed device tensors.
-
-    They are updated in place, so a CUDA graph can update them too, and read back only when
-    the trainer logs (:meth:`means`) or checks for divergence (``first_bad``).
-    """
+class _Window:
+    """The logging window: running sums of the monitors in fixed device tensors, updated in
+    place (so a CUDA graph can update them too) and read back only when the trainer logs."""
 
     def __init__(self, device: torch.device) -> None:
         self.sums = {key: torch.zeros((), device=device) for key in MONITORS}
-        self.first_bad = torch.zeros((), dtype=torch.long, device=device)  # 0: all finite so far
         self.count = 0  # iterations in the sums (counted on the host by the trainer's loop)
 
-    def accumulate(self, stats: dict[str, torch.Tensor], step: int | torch.Tensor) -> None:
-        """Add one iteration's statistics and remember ``step`` if its losses are not finite."""
-        bad = ~(torch.isfinite(stats["loss_D"]) & torch.isfinite(stats["loss_G"]))
-        self.first_bad.copy_(torch.where(bad & (self.first_bad == 0), step, self.first_bad))
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
         for key in MONITORS:
             self.sums[key].add_(stats[key])
 
@@ -192,9 +223,81 @@ class _Monitors:
         return {key: self.sums[key] / self.count for key in MONITORS}
 
     def reset(self) -> None:
-        for value in (*self.sums.values(), self.first_bad):
+        for value in self.sums.values():
             value.zero_()
         self.count = 0
+
+
+class _Budget:
+    """A run's budget in steps and/or seconds. The clock stops while :meth:`paused`: the
+    callbacks' time (grids, scores) is not charged to training."""
+
+    def __init__(self, start_step: int, steps: int | None, seconds: float | None) -> None:
+        self.end = start_step + steps if steps is not None else None
+        self.seconds = seconds
+        self.start, self.paused_for = time.perf_counter(), 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.paused_for
+
+    def over(self, step: int) -> bool:
+        return (self.end is not None and step >= self.end) or (
+            self.seconds is not None and self.elapsed() >= self.seconds
+        )
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused_for += time.perf_counter() - t0
+
+
+class _StopSignals:
+    """While active (in the main thread only), the first SIGINT or SIGTERM is recorded in
+    ``caught`` instead of interrupting; the previous handlers come back at once, so a second
+    signal interrupts (or terminates) as usual."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
+
+    def __init__(self) -> None:
+        self.caught: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.caught = signum
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT (Ctrl-C) or SIGTERM after finishing its current iteration.
+
+    ``signal`` is the signal's number, ``step`` the last finished step, ``checkpoint`` where
+    the run was saved (``None`` without an ``out_dir``).
+    """
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
+        name = signal.Signals(signum).name
+        saved = (
+            f"wrote {checkpoint}; continue with Trainer.resume" if checkpoint else "no out_dir: nothing saved"
+        )
+        super().__init__(f"{name} at step {step}: {saved}")
+        self.signal, self.step, self.checkpoint = signum, step, checkpoint
 
 
 class _IterationGraphs:
@@ -227,7 +330,8 @@ class _IterationGraphs:
         t = self.trainer
         x_real = [t.sampler.x[self.idx[i]] for i in range(t.config.k)]
         stats = t._iteration(x_real, list(self.z.unbind(0)), r1)
-        t._monitors.accumulate(stats, self.step_number)
+        t._window.add(stats)
+        t.guard.update(stats, self.step_number)
 
     def step(self, r1: float, step: int) -> None:
         """Run one iteration: refill the buffers, then replay (or warm up and capture)."""
@@ -256,11 +360,13 @@ class _IterationGraphs:
 class Trainer:
     """Trains ``G`` and ``D`` of ``config`` on images ``x_train`` (N, 1, 28, 28) in [-1, 1].
 
-    ``out_dir`` (optional) receives ``checkpoint.pt``. After :meth:`run`, ``history``
-    holds the monitors, each averaged over the ``log_every`` steps before it was logged.
-    ``compile=True`` compiles G and D with ``torch.compile`` (the first steps then take
-    longer: time them apart with :func:`gan_tutorial.accel.warm_up`). ``cuda_graphs=False``
-    keeps the iterations eager on a GPU that would replay them as CUDA graphs.
+    ``out_dir`` (optional) receives ``checkpoint.pt`` (see the module docstring for when).
+    After :meth:`run`, ``history`` holds the monitors, each averaged over the ``log_every``
+    steps before it was logged. ``compile=True`` compiles G and D with ``torch.compile`` (the
+    first steps then take longer: time them apart with :meth:`warm_up`). ``cuda_graphs=False``
+    keeps the iterations eager on a GPU that would replay them as CUDA graphs. ``fast`` gives
+    the fast path explicitly instead of :func:`accel.choose`'s choice (the benchmark adds its
+    parts one at a time).
     """
 
     def __init__(
@@ -271,18 +377,26 @@ class Trainer:
         out_dir: str | Path | None = None,
         compile: bool = False,
         cuda_graphs: bool = True,
+        fast: accel.FastPath | None = None,
     ) -> None:
         check_images(x_train)
         self.config, self.device = config, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        torch.manual_seed(config.seed)  # initial weights and dropout
         # fast path (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler, channels-last on a GPU
-        self.fast = accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs)
-        self.G, self.D = (self.fast.place(m) for m in build_models(config))
-        if config.r1 and has_batch_norm(self.D):
+        self.fast = (
+            fast if fast is not None else accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs)
+        )
+        if self.fast.device != self.device:
+            raise ValueError(f"the fast path is for {self.fast.device}, the trainer for {self.device}")
+        with torch.random.fork_rng(devices=[]):  # the global CPU generator is left as it was
+            torch.manual_seed(config.seed)
+            G, D = build_models(config)  # initial weights from the seed
+            self._rng_state = torch.get_rng_state()  # dropout continues this stream (see _own_rng)
+        self.G, self.D = self.fast.place(G), self.fast.place(D)
+        if config.r1 and models.has_batch_norm(self.D):
             raise ValueError(
                 f"r1={config.r1} needs a D without batch norm, and model {config.model!r} has one: "
-                "use model 'dcgan-d-no-bn' (or r1=0)"
+                "use model 'dcgan-bn-g' (batch norm in G only), or r1=0"
             )
         # the average of G's weights that generate() samples from, if the config keeps one
         self.ema = EMA(self.G, config.ema) if config.ema > 0 else None
@@ -290,20 +404,22 @@ class Trainer:
         self.G, self.D = self.fast.compiled(self.G), self.fast.compiled(self.D)  # if compile=True
         self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
         # one D pass over real and fake rows together, unless batch norm would mix their statistics
-        self.joint_d_pass = not has_batch_norm(self.D)
+        self.joint_d_pass = not models.has_batch_norm(self.D)
         betas = (config.beta1, config.beta2)
-        # the fast path's Adam: fused on the CPU and CUDA (one pass over all the weights)
+        # the fast path's Adam: fused where this torch has the kernel (one pass over all the weights)
         self.opt_G = self.fast.adam_optimizer(self.G.parameters(), config.lr_G, betas)
         self.opt_D = self.fast.adam_optimizer(self.D.parameters(), config.lr_D, betas)
         self.loss = get_loss(config.loss)
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
         # 64 codes fixed for the whole run: the grid a reader watches improve
-        self.fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(1234))
+        self.fixed_z = latent.codes(64, config.latent_dim, seed=1234)
         self.step = 0
         self.history = History()
         self.last_checkpoint: Path | None = None
-        self._monitors = _Monitors(self.device)
+        self.guard = DivergenceGuard(self.device)
+        self._window = _Window(self.device)
+        self._last_save = time.monotonic()
         self._graphs = _IterationGraphs(self) if self.fast.cuda_graph else None
 
     def sample_z(self, n: int | None = None) -> torch.Tensor:
@@ -311,11 +427,10 @@ class Trainer:
         n = n or self.config.batch_size
         return torch.randn(n, self.config.latent_dim, generator=self.z_generator, device=self.device)
 
-    @torch.no_grad()
     def generate(
         self, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0, average: bool = True
     ) -> torch.Tensor:
-        """G(z) in eval mode, (n, 1, 28, 28).
+        """G(z) in eval mode, (n, 1, 28, 28), on the trainer's device (:func:`latent.generate`).
 
         ``z`` defaults to the 64 fixed codes, or with ``n`` to n codes drawn with ``seed``
         from a generator of their own (evaluating never disturbs the training RNGs). With
@@ -324,16 +439,10 @@ class Trainer:
         again under the averaged weights (:func:`latent.recalibrate_batch_norm`, once per
         step); ``average=False`` uses the live G.
         """
-        if z is None:
-            gen = torch.Generator().manual_seed(seed)
-            z = self.fixed_z if n is None else torch.randn(n, self.config.latent_dim, generator=gen)
         G = self.average_generator() if average and self.ema is not None else self.G
-        was_training = G.training
-        G.eval()
-        try:
-            return torch.cat([G(c.to(self.device)) for c in z.split(1000)])
-        finally:
-            G.train(was_training)
+        if z is None and n is None:
+            z = self.fixed_z
+        return latent.generate(G, n, z=z, seed=seed)
 
     def average_generator(self) -> torch.nn.Module:
         """The moving average of G's weights, ready to sample (eval mode, batch-norm statistics
@@ -350,6 +459,8 @@ class Trainer:
         checkpoint is written (the next :meth:`run` writes one)."""
         return accel.warm_up(lambda: self.run(steps=1, progress=False, save=False), steps, self.device)
 
+    # -- the loop -----------------------------------------------------------------------
+
     def run(
         self,
         steps: int | None = None,
@@ -358,61 +469,97 @@ class Trainer:
         progress: bool = True,
         save: bool = True,
     ) -> History:
-        """Train for ``steps`` more iterations or ``seconds`` of wall time, whichever ends first.
+        """Train for ``steps`` more iterations or ``seconds`` of training time, whichever ends first.
 
-        ``callback(trainer)`` runs after every logged step. With an ``out_dir`` (and unless
-        ``save=False``) a checkpoint is written every ``checkpoint_every`` steps and when the
-        budget ends.
-        Raises :class:`DivergenceError` naming the step and the last good checkpoint if a loss
-        turns NaN or infinite; the diverged weights are never written over that checkpoint.
+        ``callback(trainer)`` runs after every logged step; its time is not counted in
+        ``seconds``. With an ``out_dir`` (and unless ``save=False``) checkpoints are written
+        as the module docstring says. Raises :class:`steps.DivergenceError` naming the first
+        bad step and the last good checkpoint if a loss or a gradient norm turns NaN or
+        infinite (the diverged weights are never written), and :class:`TrainingInterrupted`
+        after a SIGINT or SIGTERM, once the checkpoint is written.
         """
         if steps is None and seconds is None:
             raise ValueError("give a budget: steps, seconds, or both")
         if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
             raise ValueError(f"budgets must be positive, got steps={steps}, seconds={seconds}")
-        cfg = self.config
-        end = self.step + steps if steps is not None else None
-        deadline = time.perf_counter() + seconds if seconds is not None else None
-        monitors = self._monitors
-        monitors.reset()  # a resumed or continued run starts a fresh logging window
-        bar = tqdm(total=steps, initial=0, disable=not progress, desc="train", unit="step")
+        writing = save and self.out_dir is not None
+        budget = _Budget(self.step, steps, seconds)
+        self._window.reset()  # a resumed or continued run starts a fresh logging window
+        self._last_save = time.monotonic()
         self.G.train()
         self.D.train()
+        bar = tqdm(total=steps, initial=0, disable=not progress, desc="train", unit="step")
         try:
-            while (end is None or self.step < end) and (deadline is None or time.perf_counter() < deadline):
-                self.step += 1
-                r1 = self._r1_weight()
-                if self._graphs is not None:  # replay the captured iteration (eager until captured)
-                    self._graphs.step(r1, self.step)
-                else:
-                    x_real = [self.sampler() for _ in range(cfg.k)]
-                    stats = self._iteration(x_real, [self.sample_z() for _ in range(cfg.k)], r1)
-                    monitors.accumulate(stats, self.step)
-                monitors.count += 1
-                last = (end is not None and self.step == end) or (
-                    deadline is not None and time.perf_counter() >= deadline
-                )
-                if self.step % cfg.log_every == 0 or last:
-                    self._check(monitors.first_bad)
-                    self.history.append(self.step, monitors.means())
-                    monitors.reset()
-                    bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in MONITORS[:5]}, refresh=False)
-                    if callback is not None:
-                        callback(self)
-                periodic = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
-                if save and self.out_dir and periodic and not last:  # the last step's is written below
-                    self._check(monitors.first_bad)
-                    self.save()
-                bar.update(1)
-            self._check(monitors.first_bad)
-            if monitors.count:  # budget ended between logs: record what is left
-                self.history.append(self.step, monitors.means())
-                monitors.reset()
-            if save and self.out_dir is not None:
+            with _StopSignals() as signals:
+                while True:
+                    with self._own_rng():  # a stretch of steps up to the next event
+                        while True:
+                            self._step()
+                            bar.update(1)
+                            end = budget.over(self.step)
+                            log = end or self.step % self.config.log_every == 0
+                            due = writing and not end and self._checkpoint_due()
+                            if log or due or signals.caught:
+                                break
+                    if log:
+                        self._log(bar, callback, budget)
+                    if end or signals.caught:
+                        break
+                    if due:
+                        self.save()
+            self._log(bar, None, budget)  # what is left of the window (after an interruption)
+            if writing:
                 self.save()
         finally:
             bar.close()
+        if signals.caught:
+            raise TrainingInterrupted(signals.caught, self.step, self.last_checkpoint if writing else None)
         return self.history
+
+    def _step(self) -> None:
+        """One iteration, with its statistics added to the window and shown to the guard."""
+        self.step += 1
+        r1 = self._r1_weight()
+        if self._graphs is not None:  # replay the captured iteration (eager until captured)
+            self._graphs.step(r1, self.step)
+        else:
+            k = self.config.k
+            stats = self._iteration(
+                [self.sampler() for _ in range(k)], [self.sample_z() for _ in range(k)], r1
+            )
+            self._window.add(stats)
+            self.guard.update(stats, self.step)
+        self._window.count += 1
+
+    def _log(self, bar: tqdm, callback: Callable[[Trainer], None] | None, budget: _Budget) -> None:
+        """Read the window back (after the guard's check), append it to the history, show it on the
+        progress bar and run the callback outside the budget's clock."""
+        self.guard.check(self.step, self.last_checkpoint)
+        if not self._window.count:
+            return
+        self.history.append(self.step, self._window.means())
+        self._window.reset()
+        bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in MONITORS[:5]}, refresh=False)
+        if callback is not None:
+            with budget.paused():
+                callback(self)
+
+    def _checkpoint_due(self) -> bool:
+        cfg = self.config
+        by_steps = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        by_time = cfg.checkpoint_seconds and time.monotonic() - self._last_save >= cfg.checkpoint_seconds
+        return bool(by_steps or by_time)
+
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        """The trainer's CPU random stream (dropout) in PyTorch's CPU generator while it trains;
+        the global stream is put back after, untouched."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._rng_state)
+            try:
+                yield
+            finally:
+                self._rng_state = torch.get_rng_state()
 
     def _iteration(
         self, x_real: list[torch.Tensor], z: list[torch.Tensor], r1: float
@@ -436,30 +583,17 @@ class Trainer:
 
     def _r1_weight(self) -> float:
         """R1's weight for this step's D update: ``r1 * r1_every`` on every ``r1_every``-th step,
-        0 on the others ("lazy regularisation", Karras et al. 2020): the same pull on average,
-        for a fraction of the cost of the second-order gradient."""
+        0 on the others ("lazy regularisation", Karras et al. 2020). For plain SGD that is the
+        same pull on average; Adam divides each step by a running scale of the gradients, so
+        with Adam it is only close to it (chapter 4)."""
         cfg = self.config
         return cfg.r1 * cfg.r1_every if cfg.r1 and self.step % cfg.r1_every == 0 else 0.0
-
-    def _check(self, first_bad: torch.Tensor) -> None:
-        bad_step = int(first_bad)  # the one host read-back the guard needs
-        if bad_step:
-            saved = (
-                f"the last good checkpoint is {self.last_checkpoint}"
-                if self.last_checkpoint
-                else "no checkpoint was written in this run"
-            )
-            raise DivergenceError(
-                f"a loss became NaN or infinite at step {bad_step}: training diverged and was "
-                f"stopped; {saved} (left untouched). Lower the learning rates, check the data "
-                "range ([-1, 1]) and that losses use logits."
-            )
 
     # -- checkpoints ----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: models, optimisers, step, history, RNGs."""
-        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "z": self.z_generator.get_state()}
+        rng: dict[str, Any] = {"torch": self._rng_state, "z": self.z_generator.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
@@ -485,6 +619,7 @@ class Trainer:
             if "G_ema" not in state:
                 raise CheckpointError("the config keeps an average of G (ema > 0); the checkpoint has none")
             load_module_state(self.ema.module, state["G_ema"], "average generator")
+        self._ema_sampler = None  # a recalibrated copy of the old average is stale now
         for name, scaler in self._scalers().items():
             if name in state:  # a checkpoint from another device has none: the scaler starts afresh
                 scaler.load_state_dict(state[name])
@@ -501,7 +636,7 @@ class Trainer:
             ]
             opt.load_state_dict({**saved, "param_groups": groups})
         self.sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
+        self._rng_state = state["rng"]["torch"].cpu()
         z_state = state["rng"]["z"].cpu()
         if z_state.numel() == self.z_generator.get_state().numel():
             self.z_generator.set_state(z_state)
@@ -511,6 +646,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.step = state["step"]
         self.history = History(list(state["history"]["step"]), dict(state["history"]["values"]))
+        self.guard.reset()  # a checkpoint is a good state
         if self._graphs is not None:  # the optimisers hold new state tensors: capture again
             self._graphs = _IterationGraphs(self)
 
@@ -520,12 +656,17 @@ class Trainer:
         }
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (default ``out_dir/checkpoint.pt``); return its path."""
+        """Write a checkpoint atomically (default ``out_dir/checkpoint.pt``); return its path.
+
+        The divergence guard is read first: weights that went NaN or infinite are never
+        written (:class:`steps.DivergenceError` instead)."""
         if path is None:
             if self.out_dir is None:
                 raise ValueError("no path given and the trainer has no out_dir")
             path = self.out_dir / "checkpoint.pt"
+        self.guard.check(self.step, self.last_checkpoint)
         self.last_checkpoint = save_checkpoint(self.state_dict(), path)
+        self._last_save = time.monotonic()
         return self.last_checkpoint
 
     @classmethod
@@ -537,10 +678,16 @@ class Trainer:
         out_dir: str | Path | None = None,
         compile: bool = False,
         cuda_graphs: bool = True,
+        changes: dict[str, Any] | None = None,
     ) -> Trainer:
-        """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on."""
+        """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on.
+
+        ``changes`` may set the :data:`POLICY` fields (how often to log and checkpoint); any
+        other field must equal the checkpoint's, else a ``ValueError`` names both values.
+        """
         state = load_checkpoint(path)
         config = config_of(state, path)
+        config = dataclasses.replace(config, **check_changes(config, changes or {}))
         out_dir = out_dir if out_dir is not None else Path(path).parent
         trainer = cls(config, x_train, device, out_dir, compile=compile, cuda_graphs=cuda_graphs)
         trainer.load_state_dict(state)
@@ -548,11 +695,33 @@ class Trainer:
         return trainer
 
 
+def check_changes(config: TrainConfig, changes: dict[str, Any]) -> dict[str, Any]:
+    """The ``changes`` a resumed run of ``config`` may make: the :data:`POLICY` fields, and any
+    other field only at the value it already has; a ``ValueError`` names every conflict."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(changes) - fields)
+    if unknown:
+        raise ValueError(f"TrainConfig has no field {', '.join(unknown)}")
+    conflicts = [
+        f"{name}={value!r} (the checkpoint has {getattr(config, name)!r})"
+        for name, value in changes.items()
+        if name not in POLICY and value != getattr(config, name)
+    ]
+    if conflicts:
+        raise ValueError(
+            "a resumed run continues as it was configured, and these settings differ from its "
+            f"checkpoint: {'; '.join(conflicts)}. Drop them to continue the run, or start a new run"
+        )
+    return {name: value for name, value in changes.items() if name in POLICY}
+
+
 def config_of(state: dict[str, Any], path: str | Path) -> TrainConfig:
     """The :class:`TrainConfig` saved in a checkpoint, or a :class:`CheckpointError` that
     says why it cannot be rebuilt (an unknown model, fields from another version)."""
-    if state.get("model") not in models.MODELS:
-        raise CheckpointError(f"{path} holds an unknown model {state.get('model')!r}")
+    try:
+        models.resolve(state.get("model"))
+    except (ValueError, TypeError):
+        raise CheckpointError(f"{path} holds an unknown model {state.get('model')!r}") from None
     try:
         return TrainConfig(**state["config"])
     except (KeyError, TypeError, ValueError) as err:

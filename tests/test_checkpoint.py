@@ -72,8 +72,20 @@ class Evil:
 
 def test_weights_only_refuses_arbitrary_objects(tmp_path):
     torch.save({"format": checkpoint.FORMAT, "x": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as err:
         load_checkpoint(tmp_path / "evil.pt")
+    # torch's own message advises weights_only=False; for a file of unknown origin it must not be passed on
+    assert "weights_only=False" not in str(err.value) and err.value.__cause__ is None
+
+
+def test_a_new_checkpoint_has_an_ordinary_file_mode_and_the_umask_is_left_alone(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = save_checkpoint({"model": "mlp"}, tmp_path / "ck.pt")
+        assert os.umask(0o027) == 0o027  # untouched by the save
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640  # 0o666 less the umask, as open() gives
 
 
 def test_load_module_state_names_the_network():

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from gan_tutorial import accel, sample, train
+from gan_tutorial import accel, cli
 from gan_tutorial.checkpoint import save_checkpoint
 
 
@@ -14,14 +14,17 @@ from gan_tutorial.checkpoint import save_checkpoint
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     args = ["--data", "fake", "--steps", "3", "--batch-size", "16", "--log-every", "2", "--no-progress"]
-    assert train.main([*args, "--out", str(out), "--device", "cpu"]) == 0
+    assert cli.main(["train", *args, "--out", str(out), "--device", "cpu"]) == 0
     return out / "checkpoint.pt"
 
 
 def test_train_writes_a_checkpoint_and_resumes(checkpoint, capsys):
     assert checkpoint.is_file()
     out = checkpoint.parent
-    assert train.main(["--data", "fake", "--resume", str(checkpoint), "--steps", "2", "--out", str(out)]) == 0
+    assert (
+        cli.main(["train", "--data", "fake", "--resume", str(checkpoint), "--steps", "2", "--out", str(out)])
+        == 0
+    )
     assert "step 5:" in capsys.readouterr().out
     assert torch.load(checkpoint, weights_only=True)["step"] == 5
 
@@ -34,14 +37,14 @@ def test_train_on_mnist_prints_the_judge_and_the_class_mix(tmp_path, capsys):
     except MNISTNotFoundError as err:
         pytest.skip(f"MNIST is not in data/ ({str(err).splitlines()[0]})")
     args = ["--steps", "2", "--batch-size", "16", "--no-progress", "--device", "cpu"]
-    assert train.main([*args, "--out", str(tmp_path)]) == 0
+    assert cli.main(["train", *args, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "judge (10,000 samples): FD" in out
     assert "real digits in these samples' proportions: FD" in out
 
 
 def test_sample_pt_and_png(checkpoint, tmp_path):
-    assert sample.main([str(checkpoint), "-n", "10", "-o", str(tmp_path / "x.pt")]) == 0
+    assert cli.main(["sample", str(checkpoint), "-n", "10", "-o", str(tmp_path / "x.pt")]) == 0
     x = torch.load(tmp_path / "x.pt", weights_only=True)
     assert x.shape == (10, 1, 28, 28) and x.dtype == torch.float32
     assert -1 <= x.min() and x.max() <= 1
@@ -49,7 +52,8 @@ def test_sample_pt_and_png(checkpoint, tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "gan_tutorial.sample",
+        "gan_tutorial",
+        "sample",
         str(checkpoint),
         "-n",
         "9",
@@ -67,34 +71,34 @@ def test_sample_pt_and_png(checkpoint, tmp_path):
         (["--data", "fake", "--steps", "0"], "must be positive"),
         (["--data", "fake", "--steps", "1", "--loss", "hinge"], "invalid choice"),
         (["--data", "fake", "--steps", "1", "--device", "tpu"], "unknown device"),
-        (["--data", "fake", "--steps", "1", "--model", "dcgan", "--r1", "1"], "dcgan-d-no-bn"),
+        (["--data", "fake", "--steps", "1", "--model", "dcgan", "--r1", "1"], "dcgan-bn-g"),
     ],
 )
 def test_train_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        train.main(argv)
+        cli.main(["train", *argv])
     assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_sample_bad_arguments(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        sample.main([str(checkpoint), "-n", "4", "-o", str(tmp_path / "x.jpg")])
+        cli.main(["sample", str(checkpoint), "-n", "4", "-o", str(tmp_path / "x.jpg")])
     assert "must end in .pt" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        sample.main([str(checkpoint), "-n", "-3", "-o", str(tmp_path / "x.pt")])
-    assert "positive integer" in capsys.readouterr().err
+        cli.main(["sample", str(checkpoint), "-n", "-3", "-o", str(tmp_path / "x.pt")])
+    assert "must be positive" in capsys.readouterr().err
     other = save_checkpoint({"model": "stylegan", "config": {}}, tmp_path / "other.pt")
     with pytest.raises(SystemExit):
-        sample.main([str(other), "-o", str(tmp_path / "x.pt")])
+        cli.main(["sample", str(other), "-o", str(tmp_path / "x.pt")])
     assert "unknown model 'stylegan'" in capsys.readouterr().err
     state = torch.load(checkpoint, weights_only=True)
     state["config"]["latent_dim"] = 50  # same family, another size: the weights do not fit
     save_checkpoint(state, tmp_path / "resized.pt")
     with pytest.raises(SystemExit):
-        sample.main([str(tmp_path / "resized.pt"), "-o", str(tmp_path / "x.pt")])
+        cli.main(["sample", str(tmp_path / "resized.pt"), "-o", str(tmp_path / "x.pt")])
     assert "generator does not fit" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        sample.main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.pt")])
+        cli.main(["sample", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.pt")])
     assert "no checkpoint at" in capsys.readouterr().err
 
 
@@ -103,7 +107,7 @@ def test_compile_flag_compiles_g_and_d_in_place_and_times_the_warm_up(tmp_path, 
     record = lambda self, *a, **kw: compiled.append(type(self).__name__)  # noqa: E731
     monkeypatch.setattr(torch.nn.Module, "compile", record)
     args = ["--data", "fake", "--steps", "5", "--batch-size", "16", "--ema", "0.9", "--no-progress"]
-    assert train.main([*args, "--compile", "--out", str(tmp_path), "--no-judge"]) == 0
+    assert cli.main(["train", *args, "--compile", "--out", str(tmp_path), "--no-judge"]) == 0
     out = capsys.readouterr().out
     assert sorted(compiled) == ["MLPDiscriminator", "MLPGenerator"] and "torch.compile" in out
     assert "warm-up: " in out and "for the first 3 steps" in out and "step 5:" in out
@@ -117,7 +121,7 @@ def test_no_cuda_graphs_flag_reaches_the_trainer(tmp_path, capsys, monkeypatch):
     choose = accel.choose
     monkeypatch.setattr(accel, "choose", lambda *a, **kw: seen.append(kw) or choose(*a, **kw))
     args = ["--data", "fake", "--steps", "2", "--batch-size", "16", "--no-progress", "--no-judge"]
-    assert train.main([*args, "--no-cuda-graphs", "--out", str(tmp_path)]) == 0
+    assert cli.main(["train", *args, "--no-cuda-graphs", "--out", str(tmp_path)]) == 0
     assert seen[-1]["cuda_graphs"] is False and capsys.readouterr().out.count(", eager") == 1
-    assert train.main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert cli.main(["train", *args, "--out", str(tmp_path / "b")]) == 0
     assert seen[-1]["cuda_graphs"] is True

@@ -9,8 +9,8 @@ import torch
 from gan_tutorial import models
 from gan_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gan_tutorial.latent import recalibrate_batch_norm
+from gan_tutorial.steps import DivergenceError
 from gan_tutorial.trainer import MONITORS, RECIPES, BatchSampler, TrainConfig, Trainer, load_generator
-from gan_tutorial.training import DivergenceError
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_config_and_sampler_errors(x_small):
         Trainer(small_config(), x_small).run()
     with pytest.raises(ValueError, match="r1"):
         TrainConfig(r1=-0.5)
-    with pytest.raises(ValueError, match="dcgan-d-no-bn"):  # R1 needs a D without batch norm
+    with pytest.raises(ValueError, match="dcgan-bn-g"):  # R1 needs a D without batch norm
         Trainer(small_config(model="dcgan", r1=1.0), x_small)
     with pytest.raises(ValueError, match="positive"):
         Trainer(small_config(), x_small).run(steps=0)

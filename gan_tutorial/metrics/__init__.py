@@ -1,15 +1,17 @@
-"""Metrics that judge a generator with numbers instead of by eye.
+"""Metrics that judge a generator with numbers instead of by eye, one concept per module.
 
-* ``modes`` - mode coverage on the toy mixtures (chapter 2)
-* ``judge`` - an MNIST classifier's view: Frechet distance, classes covered (chapter 3)
+* ``modes``   - mode coverage on the toy mixtures (chapter 2)
+* ``frechet`` - the Frechet distance between Gaussians fitted to features (chapters 3 and 5)
+* ``judge``   - an MNIST classifier's view: its Frechet distance beside real-data floors, the
+  digits covered and how evenly (chapter 3)
 """
 
+from .frechet import feature_stats, frechet_distance, frechet_distance_of_features
 from .judge import (
     Judge,
     Reference,
     Scores,
     class_mix_distance,
-    frechet_distance,
     load_judge,
     reference,
     score,

@@ -1,20 +1,29 @@
 r"""The judge: a small MNIST classifier whose view of generated digits gives numbers.
 
-Chapter 3 judges a generator by four numbers computed from this classifier, instead of
-by squinting at a grid of samples:
+Chapter 3 judges a generator by three numbers computed from this classifier, instead of by
+squinting at a grid of samples:
 
-* **Frechet distance** between Gaussians fitted to the classifier's penultimate features
-  of generated and of real test images ("FID with MNIST-classifier features"):
-
-  .. math:: d^2 = \lVert \mu_1 - \mu_2 \rVert^2
-            + \operatorname{Tr}\big(\Sigma_1 + \Sigma_2 - 2 (\Sigma_1 \Sigma_2)^{1/2}\big)
-
-  It is not comparable with Inception FID numbers; compare it with the *floor*, the same
-  distance between real training and real test images.
+* **Frechet distance** (:mod:`gan_tutorial.metrics.frechet`) between Gaussians fitted to the
+  classifier's penultimate features of generated images and of a real *reference* set
+  ("FID with MNIST-classifier features"). It is not comparable with Inception FID numbers;
+  compare it with the **floor**, the distance that as many *real* images score against the
+  same reference: the mean and the spread over several draws (:func:`reference`);
 * **modes covered**: classes that receive at least 1% of the samples (10 is best);
 * **KL from uniform** of the predicted-class histogram h: ``sum_k h_k log(10 h_k)``
-  (0 when every digit is equally frequent, log 10 = 2.30 when all samples are one digit);
-* **confident share**: fraction of samples whose top class probability is at least 0.9.
+  (0 when every digit is equally frequent, log 10 = 2.30 when all samples are one digit).
+
+**Which real images.** The judge is trained on the first :data:`JUDGE_TRAIN` (40,000) MNIST
+training images only; the other 20,000 are held out from it. Two references, so that
+choosing a recipe and reporting it use different data:
+
+* ``"val"``, the validation reference: the last 10,000 training images. Recipes are chosen
+  against it;
+* ``"test"``: the 10,000 MNIST test images, reported once, for the chosen recipe.
+
+A floor is drawn from real images that are neither in its reference nor seen by the judge:
+training images 40,000 to 49,999 and the test set for ``"val"``, training images 40,000 to
+59,999 for ``"test"``. (Generated images are never seen by the judge either, so a floor of
+images it was trained on would be unfairly low.)
 
 The distance mixes two failures: drawing digits badly and drawing them in the wrong
 proportions. :func:`class_mix_distance` separates them: the distance that real digits
@@ -36,10 +45,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .frechet import feature_stats, frechet_distance
+
 #: Where the shipped weights live (package data).
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "mnist_judge.pt"
 NUM_CLASSES = 10
 FEATURE_DIM = 64
+#: The judge is trained on MNIST's first 40,000 training images; the other 20,000 it never sees.
+JUDGE_TRAIN = 40_000
+#: Reference sets, as slices of MNIST's training set or the test set.
+SPLITS = {"val": ("train", 50_000, 60_000), "test": ("test", 0, 10_000)}
+#: Real images a floor against each reference is drawn from: not in it, not seen by the judge.
+FLOOR_POOLS = {"val": (("train", 40_000, 50_000), ("test", 0, 10_000)), "test": (("train", 40_000, 60_000),)}
 
 
 class Judge(nn.Module):
@@ -108,38 +125,6 @@ def accuracy(judge: Judge, x: torch.Tensor, labels: torch.Tensor) -> float:
     return float((probs.argmax(1).cpu() == labels.cpu()).float().mean())
 
 
-def feature_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (D,) and unbiased covariance (D, D) of features (N, D), in float64."""
-    if feats.ndim != 2 or feats.shape[0] < 2:
-        raise ValueError(f"need features of shape (N, D) with N >= 2, got {tuple(feats.shape)}")
-    f = feats.double()
-    return f.mean(0), torch.cov(f.T)
-
-
-def frechet_distance(
-    mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor
-) -> float:
-    r"""||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}) between N(mu1, S1) and N(mu2, S2).
-
-    Tr (S1 S2)^{1/2} = Tr (S1^{1/2} S2 S1^{1/2})^{1/2}: the matrix in brackets is
-    symmetric positive semi-definite, so its square root's trace is the sum of the square
-    roots of its eigenvalues (clamped at 0 against round-off). Computed in float64.
-    """
-    mu1, mu2, sigma1, sigma2 = (t.double().cpu() for t in (mu1, mu2, sigma1, sigma2))
-    if sigma1.shape != sigma2.shape or mu1.shape != mu2.shape or sigma1.shape != mu1.shape * 2:
-        raise ValueError(
-            f"shapes do not match: mu {tuple(mu1.shape)}, {tuple(mu2.shape)}; "
-            f"sigma {tuple(sigma1.shape)}, {tuple(sigma2.shape)}"
-        )
-    evals, evecs = torch.linalg.eigh(sigma1)
-    root1 = evecs @ torch.diag(evals.clamp_min(0).sqrt()) @ evecs.T  # S1^{1/2}
-    middle = root1 @ sigma2 @ root1
-    middle = (middle + middle.T) / 2  # symmetric up to round-off
-    tr_sqrt = torch.linalg.eigvalsh(middle).clamp_min(0).sqrt().sum()
-    diff = mu1 - mu2
-    return float(diff @ diff + sigma1.trace() + sigma2.trace() - 2 * tr_sqrt)
-
-
 def class_histogram(probs: torch.Tensor) -> torch.Tensor:
     """Share of samples predicted as each class, (10,), from class probabilities (N, 10)."""
     counts = torch.bincount(probs.argmax(1).cpu(), minlength=NUM_CLASSES)
@@ -159,36 +144,81 @@ def kl_from_uniform(hist: torch.Tensor) -> float:
     return float(terms.sum())
 
 
-def confident_share(probs: torch.Tensor, threshold: float = 0.9) -> float:
-    """Fraction of samples whose top class probability is at least ``threshold``."""
-    return float((probs.max(1).values >= threshold).float().mean())
+def _images(part: str, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST images and labels ``[start, stop)`` of ``part`` ("train" or "test"), on the CPU."""
+    from ..data import load_mnist
+
+    x, y = load_mnist(train=part == "train", labels=True)
+    return x[start:stop], y[start:stop]
+
+
+def _features(judge: Judge, parts: tuple[tuple[str, int, int], ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Judge features (N, 64) and labels (N,) of the real images in ``parts``, cached on the judge."""
+    cache = judge.__dict__.setdefault("_feature_cache", {})
+    device = next(judge.parameters()).device
+    key = (str(device), parts)
+    if key not in cache:
+        feats, labels = [], []
+        for part in parts:
+            x, y = _images(*part)
+            feats.append(predict(judge, x.to(device))[0])
+            labels.append(y)
+        cache[key] = torch.cat(feats), torch.cat(labels)
+    return cache[key]
 
 
 @dataclass(frozen=True)
 class Reference:
-    """Judge features of real MNIST: test-set statistics and the real-data floor."""
+    """Judge features of a real reference set, and its floor at a sample size ``n``.
 
+    ``floors`` holds the distance of each of several draws of ``n`` real images (not in the
+    reference, not seen by the judge) to the reference; ``floor`` is their mean and
+    ``floor_std`` their standard deviation: a distance within about two ``floor_std`` of
+    ``floor`` is as close as real data gets.
+    """
+
+    split: str  # "val" or "test"
     mu: torch.Tensor
     sigma: torch.Tensor
-    floor: float  # Frechet distance between n training images and the test set
+    n: int  # images per floor draw
+    floors: tuple[float, ...]
+
+    @property
+    def floor(self) -> float:
+        return sum(self.floors) / len(self.floors)
+
+    @property
+    def floor_std(self) -> float:
+        return float(torch.tensor(self.floors, dtype=torch.float64).std()) if len(self.floors) > 1 else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.split} reference, floor {self.floor:.3f} +- {self.floor_std:.3f} "
+            f"({len(self.floors)} draws of {self.n:,} real images)"
+        )
 
 
-def reference(judge: Judge, n: int = 10_000, seed: int = 0) -> Reference:
-    """Statistics of the 10,000 MNIST test images, and the floor: the Frechet distance of
-    ``n`` training images (drawn with ``seed``) from them. Cached on the judge, per device,
-    n and seed (a judge whose weights change afterwards needs a fresh :func:`load_judge`)."""
-    from ..data import load_mnist
-
-    device = next(judge.parameters()).device
+def reference(judge: Judge, split: str = "test", n: int = 10_000, draws: int = 5, seed: int = 0) -> Reference:
+    """The reference set ``split`` ("val" or "test", see the module docstring) and its floor:
+    the distances of ``draws`` draws of ``n`` real images (without replacement, each draw
+    seeded from ``seed``) from its floor pool to it. Features are cached on the judge, per
+    device (a judge whose weights change afterwards needs a fresh :func:`load_judge`)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown reference {split!r}; choose one of {', '.join(SPLITS)}")
+    pool_feats, _ = _features(judge, FLOOR_POOLS[split])
+    if not 2 <= n <= len(pool_feats) or draws < 1:
+        raise ValueError(
+            f"n must be between 2 and {len(pool_feats):,} and draws >= 1, got n={n}, draws={draws}"
+        )
     cache = judge.__dict__.setdefault("_references", {})
-    key = (str(device), n, seed)
+    key = (str(next(judge.parameters()).device), split, n, draws, seed)
     if key not in cache:
-        x_test = load_mnist(train=False, device=device)
-        mu, sigma = feature_stats(predict(judge, x_test)[0])
-        x_train = load_mnist(train=True)
-        pick = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-        mu_t, sigma_t = feature_stats(predict(judge, x_train[pick].to(device))[0])
-        cache[key] = Reference(mu, sigma, frechet_distance(mu_t, sigma_t, mu, sigma))
+        mu, sigma = feature_stats(_features(judge, (SPLITS[split],))[0])
+        floors = []
+        for i in range(draws):
+            pick = torch.randperm(len(pool_feats), generator=torch.Generator().manual_seed(seed + i))[:n]
+            floors.append(frechet_distance(*feature_stats(pool_feats[pick.to(pool_feats.device)]), mu, sigma))
+        cache[key] = Reference(split, mu, sigma, n, tuple(floors))
     return cache[key]
 
 
@@ -198,14 +228,13 @@ def class_mix_distance(
     """The Frechet distance that *real* digits score when drawn in the proportions ``hist``.
 
     ``hist`` (10,) is a class histogram, e.g. ``score(x_fake).hist`` of a generator's samples.
-    This draws ``n`` MNIST training images whose true labels follow ``hist`` (within a class,
-    without replacement while there are enough) and measures their distance to the test set.
-    A generator whose every digit were perfect but whose digits came in these proportions
-    would score this; the rest of its distance comes from how it draws them. With MNIST's
-    own proportions it is about the floor.
+    This draws ``n`` real images from the reference's floor pool (so neither in the reference
+    nor seen by the judge) whose true labels follow ``hist`` (within a class, without
+    replacement while there are enough) and measures their distance to the reference. A
+    generator whose every digit were perfect but whose digits came in these proportions would
+    score this; the rest of its distance comes from how it draws them. With MNIST's own
+    proportions it is about the floor.
     """
-    from ..data import load_mnist
-
     hist = torch.as_tensor(hist, dtype=torch.float64).cpu()
     sums_to_one = math.isclose(float(hist.sum()), 1, abs_tol=1e-6)
     if hist.shape != (NUM_CLASSES,) or (hist < 0).any() or not sums_to_one:
@@ -213,9 +242,8 @@ def class_mix_distance(
             f"hist must be {NUM_CLASSES} non-negative shares summing to 1 (Scores.hist), "
             f"got shape {tuple(hist.shape)} and sum {float(hist.sum()):.4g}"
         )
-    device = next(judge.parameters()).device
-    ref = ref if ref is not None else reference(judge)
-    x, y = load_mnist(train=True, labels=True)
+    ref = ref if ref is not None else reference(judge, n=n)
+    feats, y = _features(judge, FLOOR_POOLS[ref.split])
     gen = torch.Generator().manual_seed(seed)
     labels = torch.multinomial(hist, n, replacement=True, generator=gen)  # the digit of each pick
     counts = torch.bincount(labels, minlength=NUM_CLASSES)
@@ -224,9 +252,9 @@ def class_mix_distance(
         members = (y == c).nonzero().squeeze(1)
         if k <= members.numel():
             picks.append(members[torch.randperm(members.numel(), generator=gen)[:k]])
-        else:  # more of this digit than MNIST holds: some images twice
+        else:  # more of this digit than the pool holds: some images twice
             picks.append(members[torch.randint(members.numel(), (k,), generator=gen)])
-    mu, sigma = feature_stats(predict(judge, x[torch.cat(picks)].to(device))[0])
+    mu, sigma = feature_stats(feats[torch.cat(picks).to(feats.device)])
     return frechet_distance(mu, sigma, ref.mu, ref.sigma)
 
 
@@ -234,11 +262,11 @@ def class_mix_distance(
 class Scores:
     """The judge's numbers for one set of samples."""
 
-    fd: float  # Frechet distance to the test set (judge features)
-    floor: float  # the same distance for real training images
+    fd: float  # Frechet distance to the reference (judge features)
+    floor: float  # the mean distance of real images at the same sample size
+    floor_std: float  # the spread of that distance over draws of real images
     modes: int  # classes with >= 1% of samples
     kl: float  # KL of the class histogram from uniform, nats
-    confident: float  # share with top probability >= 0.9
     hist: torch.Tensor = field(compare=False, repr=False)  # (10,) share predicted as each digit
 
     @property
@@ -246,30 +274,38 @@ class Scores:
         """fd / floor: how many times the real-data floor."""
         return self.fd / self.floor
 
+    @property
+    def at_floor(self) -> bool:
+        """Within two standard deviations of the floor: as close as real images get."""
+        return self.fd <= self.floor + 2 * self.floor_std
+
     def __str__(self) -> str:
-        return (
-            f"FD {self.fd:.2f} ({self.ratio:.1f}x the floor {self.floor:.2f}), "
-            f"modes {self.modes}/10, KL {self.kl:.3f}, confident {self.confident:.0%}"
-        )
+        floor = f"the floor {self.floor:.2f} +- {self.floor_std:.2f}"
+        where = f"at {floor}" if self.at_floor else f"{self.ratio:.1f}x {floor}"
+        return f"FD {self.fd:.2f} ({where}), modes {self.modes}/10, KL {self.kl:.3f}"
 
 
-def score(x_fake: torch.Tensor, judge: Judge | None = None, ref: Reference | None = None) -> Scores:
-    """All four numbers for generated images ``x_fake`` (N, 1, 28, 28) in [-1, 1].
+def score(
+    x_fake: torch.Tensor, judge: Judge | None = None, ref: Reference | None = None, split: str = "test"
+) -> Scores:
+    """All the judge's numbers for generated images ``x_fake`` (N, 1, 28, 28) in [-1, 1].
 
-    Use N = 10,000 for numbers comparable with the floor (small N inflates the distance).
+    Without ``ref``, the reference ``split`` with a floor at the same sample size N. Small N
+    inflates the distance, of real and generated images alike: compare numbers at equal N
+    (10,000 on the command line).
     """
     _check_images(x_fake)
     judge = judge if judge is not None else load_judge(x_fake.device)
-    ref = ref if ref is not None else reference(judge)
+    ref = ref if ref is not None else reference(judge, split, n=len(x_fake))
     feats, probs = predict(judge, x_fake)
     mu, sigma = feature_stats(feats)
     hist = class_histogram(probs)
     return Scores(
         fd=frechet_distance(mu, sigma, ref.mu, ref.sigma),
         floor=ref.floor,
+        floor_std=ref.floor_std,
         modes=modes_covered(probs),
         kl=kl_from_uniform(hist),
-        confident=confident_share(probs),
         hist=hist,
     )
 
@@ -282,15 +318,15 @@ def score(x_fake: torch.Tensor, judge: Judge | None = None, ref: Reference | Non
 def train_judge(
     epochs: int = 3, batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "cpu"
 ) -> Judge:
-    """Train a :class:`Judge` on the MNIST training set with Adam and a one-cycle schedule.
+    """Train a :class:`Judge` on MNIST's first :data:`JUDGE_TRAIN` training images with Adam and a
+    one-cycle schedule (the rest stay unseen, for the references and floors).
 
     Small random shifts (up to 2 pixels) make it robust to slightly off-centre digits.
     """
-    from ..data import load_mnist
-
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    x, y = load_mnist(train=True, device=device, labels=True)
+    x, y = _images("train", 0, JUDGE_TRAIN)
+    x, y = x.to(device), y.to(device)
     judge = Judge().to(device)
     steps_per_epoch = x.shape[0] // batch_size
     opt = torch.optim.Adam(judge.parameters(), lr=lr)
@@ -331,11 +367,15 @@ def main(argv: list[str] | None = None) -> None:
         torch.save({k: v.half() for k, v in judge.state_dict().items()}, args.out)
         print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
     judge = load_judge(path=args.out)
+    x_held, y_held = _images("train", JUDGE_TRAIN, 60_000)
     x_test, y_test = load_mnist(train=False, labels=True)
-    print(f"test accuracy {accuracy(judge, x_test, y_test):.4f}")
-    print(f"real-data floor (10k train vs test) {reference(judge).floor:.3f}")
-    if not math.isfinite(reference(judge).floor):
-        raise SystemExit("the floor is not finite: the weights are broken")
+    print(f"accuracy on the 20,000 held-out training images {accuracy(judge, x_held, y_held):.4f}")
+    print(f"accuracy on the 10,000 test images {accuracy(judge, x_test, y_test):.4f}")
+    for split in SPLITS:
+        ref = reference(judge, split)
+        print(ref)
+        if not math.isfinite(ref.floor):
+            raise SystemExit("the floor is not finite: the weights are broken")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_tutorial import training
+from gan_tutorial import steps
 from gan_tutorial.losses import d_loss_bce, get_loss
 from gan_tutorial.models import toy_mlp
-from gan_tutorial.training import DivergenceError, History, check_finite, d_step, g_step, grad_norm, train
+from gan_tutorial.steps import DivergenceError, DivergenceGuard, History, d_step, g_step, grad_norm, train
 
 
 def _nets(seed: int = 0, latent_dim: int = 2, data_dim: int = 1):
@@ -95,9 +95,9 @@ def test_d_step_learns_the_closed_form_optimal_discriminator():
 
 def test_train_runs_k_d_steps_per_g_step(monkeypatch):
     calls: list[str] = []
-    real_d, real_g = training.d_step, training.g_step
-    monkeypatch.setattr(training, "d_step", lambda *a, **kw: calls.append("D") or real_d(*a, **kw))
-    monkeypatch.setattr(training, "g_step", lambda *a, **kw: calls.append("G") or real_g(*a, **kw))
+    real_d, real_g = steps.d_step, steps.g_step
+    monkeypatch.setattr(steps, "d_step", lambda *a, **kw: calls.append("D") or real_d(*a, **kw))
+    monkeypatch.setattr(steps, "g_step", lambda *a, **kw: calls.append("G") or real_g(*a, **kw))
     G, D = _nets(seed=2)
     seen: list[int] = []
     history = train(
@@ -153,15 +153,50 @@ def test_bad_arguments():
         d_step(G, D, opt, torch.randn(2, 1), torch.randn(2, 2), "wasserstein")
 
 
-def test_check_finite_and_history():
-    check_finite({"loss_D": torch.tensor(1.0), "loss_G": torch.tensor(-0.5)}, step=1)
-    with pytest.raises(DivergenceError, match="step 5"):
-        check_finite({"loss_D": torch.tensor(float("nan"))}, step=5)
-    with pytest.raises(FloatingPointError):
-        check_finite({"loss_G": torch.tensor(float("inf"))}, step=1)
+def test_divergence_guard_and_history():
+    guard = DivergenceGuard()
+    guard.update({"loss_D": torch.tensor(1.0), "loss_G": torch.tensor(-0.5)}, step=1)
+    guard.check(1)  # all finite: nothing happens
+    guard.update({"loss_D": torch.tensor(float("nan")), "loss_G": torch.tensor(0.7)}, step=5)
+    guard.update({"loss_D": torch.tensor(float("inf")), "loss_G": torch.tensor(0.7)}, step=6)  # not the first
+    with pytest.raises(
+        DivergenceError, match=r"loss_D became NaN or infinite at step 5 \(found at the check of step 7\)"
+    ):
+        guard.check(7)
+    with pytest.raises(FloatingPointError) as err:
+        guard.check(7, checkpoint="runs/x/checkpoint.pt")
+    assert err.value.step == 5 and err.value.what == ("loss_D",) and "runs/x/checkpoint.pt" in str(err.value)
+    guard.reset()
+    guard.check(8)
     h = History()
     h.append(10, {"loss_D": torch.tensor(1.5)})
     assert h.step == [10] and h["loss_D"] == [1.5]
+
+
+def test_guard_catches_a_nan_gradient_behind_a_finite_loss():
+    guard = DivergenceGuard()
+    stats = {"loss_D": torch.tensor(1.0), "loss_G": torch.tensor(0.5), "grad_D": torch.tensor(2.0)}
+    guard.update({**stats, "grad_G": torch.tensor(float("nan"))}, step=3)
+    with pytest.raises(DivergenceError, match=r"grad_G became NaN or infinite at step 3") as err:
+        guard.check(3)
+    assert err.value.what == ("grad_G",) and err.value.checked_at == 3
+    # the loop: a G whose output is finite and whose gradient is not (sqrt's slope at 0 is infinite)
+    G, D = _nets(seed=4)
+
+    class SqrtGate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.G, self.gate = G, nn.Parameter(torch.zeros(()))
+
+        def forward(self, z):
+            return self.G(z) + torch.sqrt(self.gate)  # adds 0; d/d gate is +inf
+
+    G_gated = SqrtGate()
+    opt_G, opt = torch.optim.SGD(G_gated.parameters(), lr=0.0), torch.optim.SGD(D.parameters(), lr=0.0)
+    with pytest.raises(DivergenceError, match="grad_G"):
+        train(
+            G_gated, D, opt_G, opt, lambda: torch.randn(4, 1), lambda: torch.randn(4, 2), steps=3, log_every=2
+        )
 
 
 def test_grad_norm_is_the_norm_of_all_gradients():
@@ -198,7 +233,7 @@ def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
     """Without batch norm, one D pass over real and fake rows gives the numbers of two passes.
     With batch norm, one pass would mix the batches' statistics: d_step keeps two, and refuses joint."""
     G, D = _nets(seed=5)
-    assert not training.has_batch_norm(D)
+    assert not steps.has_batch_norm(D)
     x_real, z = torch.randn(16, 1), torch.randn(16, 2)
     real_logits, fake_logits = D(x_real), D(G(z).detach())
     expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
@@ -206,7 +241,7 @@ def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
     torch.testing.assert_close(stats["loss_D"], expected.detach())
 
     D_bn = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
-    assert training.has_batch_norm(D_bn)
+    assert steps.has_batch_norm(D_bn)
     real_logits, fake_logits = D_bn(x_real), D_bn(G(z).detach())
     expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     mixed = D_bn(torch.cat([x_real, G(z).detach()]))

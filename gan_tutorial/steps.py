@@ -7,7 +7,9 @@ One training iteration is ``k`` discriminator updates followed by one generator 
 
 Every chapter trains with these two functions; chapter 1 (``notebooks/01_minimax.ipynb``)
 explains them. They return detached tensors (no ``.item()``), so a training loop never
-waits on the device until it chooses to log.
+waits on the device until it chooses to log. :func:`train` is Algorithm 1's loop around
+them (chapters 1 and 2), and :class:`DivergenceGuard` is the one NaN check every loop here
+uses, the MNIST trainer's included.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from .losses import GANLoss, get_loss, r1_penalty
-from .models import batch_norm_layers
+from .models import has_batch_norm
 
 if TYPE_CHECKING:  # only for the type hints: accel imports this module
     from .accel import FastPath
@@ -35,12 +37,6 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # sqrt(sum of all squares)
 
 
-def has_batch_norm(module: nn.Module) -> bool:
-    """Whether ``module`` contains a batch norm layer, whose output for one sample depends on
-    the rest of its batch (so real and fake batches must not be mixed in one forward pass)."""
-    return bool(batch_norm_layers(module))
-
-
 def _prob(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:
     """Batch mean of D's output as a probability (sigmoid of logits) or raw LSGAN score."""
     return (torch.sigmoid(out) if loss.logits else out).mean().detach()
@@ -52,7 +48,8 @@ def _backward_step(
     """backward, gradient norm, optimiser step; returns the norm (a tensor: no host sync).
 
     With a ``GradScaler`` (fp16 only, chapter 4) the loss is scaled up before ``backward``
-    so small gradients survive fp16, and the gradients are scaled back before the norm.
+    so small gradients survive fp16, and the gradients are scaled back before the norm; a
+    step the scaler skips (a gradient overflowed) reports a norm of 0.
     """
     if scaler is None:
         loss.backward()
@@ -64,7 +61,9 @@ def _backward_step(
     grad = grad_norm(module)
     scaler.step(opt)  # skipped if a gradient was inf or NaN
     scaler.update()  # S halves after an overflow, grows after a run of clean steps
-    return grad
+    # an overflow here is the scaler's business, not a divergence: the step was skipped, so the
+    # update it made had no gradient at all (a NaN loss still trips the guard)
+    return torch.nan_to_num(grad, nan=0.0, posinf=0.0)
 
 
 def d_step(
@@ -129,7 +128,7 @@ def d_step(
             real_out, fake_out = D(x_real), D(x_fake)
     real_out, fake_out = real_out.float(), fake_out.float()
     loss_D = loss.d(real_out, fake_out)
-    penalty = r1_penalty(real_out, x_real, r1) if r1 else None
+    penalty = r1_penalty(real_out, x_real, r1, scaler) if r1 else None
     if penalty is not None:
         loss_D = loss_D + penalty
     grad = _backward_step(loss_D, D, opt_D, scaler)
@@ -214,13 +213,16 @@ def train(
     k: int = 1,
     log_every: int = 10,
     callback: Callable[[int], None] | None = None,
+    r1: float = 0.0,
 ) -> History:
     """Run ``steps`` iterations of k D updates then one G update; return the history.
 
     ``sample_real()`` returns a batch of real data, ``sample_z()`` a batch of latent
     codes. Each D update draws a fresh real batch and fresh codes, as in Algorithm 1.
-    ``callback(step)`` runs after every iteration (snapshots, live plots). Statistics are
-    read back to the host only every ``log_every`` steps.
+    ``callback(step)`` runs after every iteration (snapshots, live plots, schedules).
+    ``r1`` > 0 adds the R1 penalty with that weight to every D step (:func:`d_step`).
+    Statistics are read back to the host only every ``log_every`` steps (the last step's
+    values are logged), and so is the :class:`DivergenceGuard`, which watches every step.
     """
     if k < 1:
         raise ValueError(f"k (D steps per G step) must be at least 1, got {k}")
@@ -228,12 +230,14 @@ def train(
         raise ValueError(f"steps must be >= 0 and log_every >= 1, got steps={steps}, log_every={log_every}")
     loss = get_loss(loss)
     history = History()
+    guard = DivergenceGuard()
     for step in range(1, steps + 1):
         for _ in range(k):
-            stats = d_step(G, D, opt_D, sample_real(), sample_z(), loss)
+            stats = d_step(G, D, opt_D, sample_real(), sample_z(), loss, r1=r1)
         stats.update(g_step(G, D, opt_G, sample_z(), loss))
+        guard.update(stats, step)
         if step % log_every == 0 or step == steps:
-            check_finite(stats, step)
+            guard.check(step)
             history.append(step, stats)
         if callback is not None:
             callback(step)
@@ -241,14 +245,71 @@ def train(
 
 
 class DivergenceError(FloatingPointError):
-    """A loss became NaN or infinite."""
+    """Training produced a NaN or infinite loss or gradient norm.
+
+    Attributes: ``step`` (the first bad step), ``checked_at`` (the step whose check found it),
+    ``what`` (the monitors that were not finite at ``step``) and ``checkpoint`` (the last good
+    checkpoint, or ``None``).
+    """
+
+    def __init__(self, message: str, step: int, checked_at: int, what: tuple[str, ...], checkpoint=None):
+        super().__init__(message)
+        self.step, self.checked_at, self.what, self.checkpoint = step, checked_at, what, checkpoint
 
 
-def check_finite(stats: dict[str, torch.Tensor], step: int) -> None:
-    """Raise :class:`DivergenceError` if ``loss_D`` or ``loss_G`` is NaN or infinite."""
-    for key in ("loss_D", "loss_G"):
-        if key in stats and not torch.isfinite(stats[key]).all():
-            raise DivergenceError(
-                f"{key} is {float(stats[key])} at step {step}: training diverged. Lower the "
-                "learning rates, check the data range ([-1, 1]) and that losses use logits."
-            )
+class DivergenceGuard:
+    """The divergence check of every training loop in the package, kept on the device.
+
+    :meth:`update` looks at one iteration's ``loss_D``, ``loss_G``, ``grad_D`` and ``grad_G``
+    (whichever are present) and records, in two device tensors and without waiting for the
+    device, the first step at which any of them was NaN or infinite and which ones were.
+    A finite loss with a NaN gradient counts: the next optimiser step would spread the NaN
+    into the weights. :meth:`check` reads the record back (one host sync) and raises
+    :class:`DivergenceError`; loops call it when they log and before they write a checkpoint,
+    so a bad step is found at the next such check and named exactly.
+    """
+
+    WATCHED = ("loss_D", "loss_G", "grad_D", "grad_G")
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.first_bad = torch.zeros((), dtype=torch.long, device=device)  # 0: all finite so far
+        self.what = torch.zeros((), dtype=torch.long, device=device)  # bit i set: WATCHED[i] was bad
+
+    def update(self, stats: dict[str, torch.Tensor], step: int | torch.Tensor) -> None:
+        """Record ``step`` if it is the first whose watched statistics are not all finite (in place,
+        so a CUDA graph can replay it; ``step`` may be a device tensor)."""
+        bits = torch.zeros_like(self.what)
+        for i, key in enumerate(self.WATCHED):
+            if key in stats:
+                bits = bits | ((~torch.isfinite(stats[key])).long() << i)
+        new = (bits != 0) & (self.first_bad == 0)
+        self.first_bad.copy_(torch.where(new, step, self.first_bad))
+        self.what.copy_(torch.where(new, bits, self.what))
+
+    def check(self, checked_at: int, checkpoint: object | None = None) -> None:
+        """Raise :class:`DivergenceError` if any step so far was bad; ``checkpoint`` is named in the
+        message as the last good one (left untouched: no loop writes over it after a bad step)."""
+        step = int(self.first_bad)  # the one host read-back the guard needs
+        if not step:
+            return
+        bits = int(self.what)
+        what = tuple(key for i, key in enumerate(self.WATCHED) if bits >> i & 1)
+        found = "" if checked_at == step else f" (found at the check of step {checked_at})"
+        saved = (
+            f"the last good checkpoint is {checkpoint}, left untouched"
+            if checkpoint
+            else "no checkpoint was written before it"
+        )
+        raise DivergenceError(
+            f"training diverged: {' and '.join(what)} became NaN or infinite at step {step}{found}, "
+            f"and the run was stopped; {saved}. Lower the learning rates, check the data range "
+            "([-1, 1]) and that the losses take logits.",
+            step,
+            checked_at,
+            what,
+            checkpoint,
+        )
+
+    def reset(self) -> None:
+        self.first_bad.zero_()
+        self.what.zero_()

@@ -1,0 +1,46 @@
+"""The command line, one entry point: ``python -m gan_tutorial <command>`` or ``gan-tutorial <command>``.
+
+Commands (each with ``--help``):
+
+* ``train``  - train a GAN with the chapters' trainer (:mod:`gan_tutorial.cli.train`);
+* ``sample`` - draw samples from a checkpoint, as a tensor or a grid (:mod:`gan_tutorial.cli.sample`);
+* ``bench``  - the trainer against a pytorch/examples-style loop, one change at a time
+  (:mod:`gan_tutorial.cli.bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import bench, sample, train
+
+COMMANDS = {"train": train, "sample": sample, "bench": bench}
+PROG = "python -m gan_tutorial"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="GANs from the minimax game to a DCGAN: the tutorial's command line."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        module.add_parser(commands, name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status (``argparse`` exits with 2 on bad arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.run(args, args.parser)
+
+
+def deprecated(command: str, argv: list[str] | None = None) -> int:
+    """The forms of version 0.1, ``python -m gan_tutorial.<command>``: say the new one, then run it."""
+    print(
+        f"note: `python -m gan_tutorial.{command}` is now `{PROG} {command}` (or `gan-tutorial {command}`); "
+        "the old form will be removed in version 0.3",
+        file=sys.stderr,
+    )
+    return main([command, *(sys.argv[1:] if argv is None else argv)])

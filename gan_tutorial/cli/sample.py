@@ -1,0 +1,56 @@
+"""``python -m gan_tutorial sample CHECKPOINT -n N -o FILE``: draw samples from a trained generator.
+
+``FILE.pt`` receives an (N, 1, 28, 28) float32 tensor in [-1, 1] (load it with
+``torch.load``); ``FILE.png`` a grid of the N images, made by ``torchvision.utils``. Samples
+come from the run's moving average of G when it kept one (batch norms recalibrated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from .. import latent, runtime
+from ..checkpoint import CheckpointError
+from ..trainer import load_generator
+from .train import positive
+
+SUFFIXES = (".pt", ".png")
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = commands.add_parser(
+        name, help="draw samples from a checkpoint", description=__doc__.splitlines()[0].split(": ", 1)[1]
+    )
+    p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `python -m gan_tutorial train`")
+    p.add_argument("-n", type=positive(int), default=64, help="number of samples (default 64)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="a .pt (tensor) or .png (grid) file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    p.set_defaults(run=run, parser=p)
+    return p
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.output.suffix.lower() not in SUFFIXES:
+        parser.error(f"-o must end in .pt (a tensor) or .png (a grid), got {args.output.name!r}")
+    try:
+        device = runtime.get_device(args.device)
+        G = load_generator(args.checkpoint, device)
+    except (CheckpointError, ValueError, RuntimeError) as err:
+        parser.error(str(err))
+    x_fake = latent.generate(G, args.n, seed=args.seed).cpu()  # (N, 1, 28, 28) in [-1, 1]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.output.suffix.lower() == ".pt":
+        torch.save(x_fake, args.output)
+    else:
+        from torchvision.utils import save_image
+
+        save_image(
+            x_fake, args.output, nrow=math.ceil(math.sqrt(args.n)), normalize=True, value_range=(-1, 1)
+        )
+    print(f"wrote {args.n} samples to {args.output}")
+    return 0

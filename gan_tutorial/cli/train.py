@@ -1,0 +1,236 @@
+"""``python -m gan_tutorial train``: train a GAN with the chapters' trainer, from a terminal.
+
+Runs the same :class:`gan_tutorial.trainer.Trainer` as chapters 3 and 4. Every field of
+:class:`~gan_tutorial.trainer.TrainConfig` is a flag (``lr_G`` is ``--lr-g``) that overrides
+the recipe's value. The run writes ``OUT/checkpoint.pt`` at least once a minute and when it
+ends or is stopped with Ctrl-C or SIGTERM, and says how to continue it; at the end it prints
+the judge's numbers for 10,000 samples::
+
+    python -m gan_tutorial train --recipe fast --seconds 300
+    python -m gan_tutorial train --resume runs/20261202-101500-fast/checkpoint.pt --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import models, runtime
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..losses import LOSSES
+from ..steps import DivergenceError
+from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted, config_of
+
+#: Steps timed apart as the warm-up of ``--compile``.
+WARM_UP_STEPS = 3
+
+#: Config fields that are not flags of their own (``--model-arg`` sets ``model_args``).
+NOT_FLAGS = ("model_args",)
+
+
+def positive(kind):
+    """An ``argparse`` type: ``kind`` (int or float) that must be > 0."""
+
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag of a config field: ``lr_G`` -> ``--lr-g``."""
+    return "--" + field_name.lower().replace("_", "-")
+
+
+def _model_name(text: str) -> str:
+    try:
+        return models.resolve(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _model_arg(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. ngf=48), got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a plain string
+
+
+def config_flags() -> dict[str, str]:
+    """Flag destination -> :class:`TrainConfig` field, for every field that is a flag."""
+    return {f.name.lower(): f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_FLAGS}
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = commands.add_parser(name, help="train a GAN", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p.add_argument("--recipe", choices=sorted(RECIPES), help="starting configuration (default: classic)")
+    p.add_argument(
+        "--data", choices=["mnist", "fake"], default="mnist", help="fake: random images (smoke test)"
+    )
+    p.add_argument("--steps", type=positive(int), help="budget in iterations")
+    p.add_argument("--seconds", type=positive(float), help="budget in seconds of training (wall time)")
+    p.add_argument("--out", type=Path, help="folder for checkpoint.pt (default: a new runs/<time>-<recipe>)")
+    p.add_argument("--resume", type=Path, help="continue the run of this checkpoint, as it was configured")
+    config = p.add_argument_group("the run's configuration (each overrides the recipe's value)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        kind: Any = type(f.default)
+        if f.name == "model":
+            kind = _model_name
+        choices = sorted(LOSSES) if f.name == "loss" else None
+        meta = f" (default {f.default!r} in the classic recipe)"
+        config.add_argument(
+            flag(f.name), dest=f.name.lower(), type=kind, choices=choices, help=f.metadata["help"] + meta
+        )
+    config.add_argument(
+        "--model-arg", type=_model_arg, action="append", metavar="KEY=VALUE",
+        help="an option of the model family, e.g. ngf=48 (repeatable; see gan_tutorial.models.options)",
+    )  # fmt: skip
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--threads", type=positive(int), help="CPU threads (1 is fastest on a busy machine)")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (warm-up timed apart)")
+    p.add_argument("--no-cuda-graphs", action="store_true", help="keep the GPU's iterations eager")
+    p.add_argument(
+        "--reference", choices=["val", "test"], default="val",
+        help="the judge's real reference: val (held-out training images, for choosing) or test (to report)",
+    )  # fmt: skip
+    p.add_argument("--no-judge", action="store_true", help="skip the judge's numbers at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run, parser=p)
+    return p
+
+
+def _fresh_out(recipe: str) -> Path:
+    """``runs/<YYYYmmdd-HHMMSS>-<recipe>``, with a counter if that folder exists already."""
+    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe}"
+    out, i = base, 1
+    while out.exists():
+        i += 1
+        out = base.with_name(f"{base.name}-{i}")
+    return out
+
+
+def _refuse_to_overwrite(out: Path, parser: argparse.ArgumentParser, resumed: Path | None) -> None:
+    existing = out / "checkpoint.pt"
+    if existing.exists() and (resumed is None or existing.resolve() != resumed.resolve()):
+        try:
+            step = f" (step {load_checkpoint(existing)['step']})"
+        except CheckpointError:
+            step = ""
+        parser.error(
+            f"{out} already holds a run{step}: continue it with `--resume {existing}`, "
+            "or choose another --out (without --out each run gets a new folder under runs/)"
+        )
+
+
+def _continue_hint(path: Path | None, args: argparse.Namespace) -> str:
+    if path is None:
+        return ""
+    budget = (
+        f" --seconds {args.seconds:g}" if args.seconds else f" --steps {args.steps}" if args.steps else ""
+    )
+    return f"; continue with: python -m gan_tutorial train --resume {path}{budget}"
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.steps is None and args.seconds is None:
+        parser.error("give a budget: --steps N and/or --seconds S")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        device = runtime.get_device(args.device)
+    except (ValueError, RuntimeError) as err:
+        parser.error(str(err))
+    given = {
+        field: getattr(args, dest)
+        for dest, field in config_flags().items()
+        if getattr(args, dest) is not None
+    }
+    if args.model_arg:
+        given["model_args"] = dict(args.model_arg)
+    if args.data == "fake":  # 512 random images in [-1, 1]: checks the plumbing, not the result
+        x_train = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    else:
+        from ..data import load_mnist
+
+        x_train = load_mnist(train=True)
+    graphs = not args.no_cuda_graphs
+    try:
+        if args.resume is not None:
+            state = load_checkpoint(args.resume)
+            if args.recipe is not None:  # a recipe is a set of fields: each must match the checkpoint
+                recipe = dataclasses.asdict(RECIPES[args.recipe])
+                given = {**{k: v for k, v in recipe.items() if k not in POLICY}, **given}
+            if args.out is not None:
+                _refuse_to_overwrite(args.out, parser, args.resume)
+            config_of(state, args.resume)  # a clear error for a checkpoint this version cannot rebuild
+            trainer = Trainer.resume(
+                args.resume, x_train, device, args.out, args.compile, graphs, changes=given
+            )
+        else:
+            recipe = args.recipe or "classic"
+            config = dataclasses.replace(RECIPES[recipe], **given)
+            out = args.out or _fresh_out(recipe)
+            _refuse_to_overwrite(out, parser, None)
+            trainer = Trainer(config, x_train, device, out, args.compile, graphs)
+    except (CheckpointError, ValueError) as err:
+        parser.error(str(err))
+    print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
+    print(f"{trainer.fast.describe()}; writing {trainer.out_dir / 'checkpoint.pt'}", flush=True)
+    steps = args.steps
+    start = time.perf_counter()
+    try:
+        if args.compile:  # the first steps trace and compile: time them apart from the budget
+            n = min(WARM_UP_STEPS, steps or WARM_UP_STEPS)
+            warm = trainer.warm_up(n)
+            print(f"torch.compile warm-up: {warm:.1f} s for the first {n} steps", flush=True)
+            steps = steps - n if steps is not None else None
+        start = time.perf_counter()
+        if steps != 0:
+            trainer.run(steps=steps, seconds=args.seconds, progress=not args.no_progress)
+    except DivergenceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as stop:
+        name = signal.Signals(stop.signal).name
+        print(
+            f"stopped by {name} at step {stop.step}: wrote {stop.checkpoint}{_continue_hint(stop.checkpoint, args)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 128 + stop.signal
+    elapsed = time.perf_counter() - start
+    h = trainer.history
+    print(
+        f"step {trainer.step}: {elapsed:.0f} s, "
+        f"{h['loss_D'][-1]:.3f} loss_D, {h['loss_G'][-1]:.3f} loss_G, "
+        f"{h['d_real'][-1]:.2f} D(x), {h['d_fake'][-1]:.2f} D(G(z)); wrote {trainer.last_checkpoint}"
+        f"{_continue_hint(trainer.last_checkpoint, args)}",
+        flush=True,
+    )
+    if not args.no_judge and args.data == "mnist":
+        from ..metrics.judge import class_mix_distance, load_judge, reference, score
+
+        judge = load_judge(device)
+        ref = reference(judge, args.reference)
+        scores = score(trainer.generate(10_000), judge, ref)
+        print(f"judge (10,000 samples): {scores}")
+        print(f"  against the {ref}")
+        mix = class_mix_distance(scores.hist, judge, ref)
+        print(f"real digits in these samples' proportions: FD {mix:.2f} ({mix / ref.floor:.1f}x the floor)")
+    return 0

@@ -1,0 +1,117 @@
+"""Networks for the chapters, one module per chapter's family; every D outputs logits.
+
+* :mod:`~gan_tutorial.models.toy`   - :func:`toy_mlp`, small fully connected nets (chapters 1 and 2);
+* :mod:`~gan_tutorial.models.mlp`   - the fully connected MNIST G and D (chapter 3);
+* :mod:`~gan_tutorial.models.dcgan` - the convolutional MNIST G and D and their variants (chapter 4).
+
+The trainer and the command line build a pair ``(G, D)`` by name from :data:`MODELS`, a
+read-only table: a chapter that wants a variant for one run passes the family's options
+instead of adding a name, ``build("dcgan", batch_norm=False)`` or
+``TrainConfig(model="dcgan", model_args={"batch_norm": False})``, and the options travel
+with the run's checkpoint.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from torch import nn
+
+from .dcgan import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    dcgan,
+    dcgan_bn_g,
+    dcgan_bn_g_deep_d,
+    dcgan_init_,
+    dcgan_no_bn,
+)
+from .mlp import MNIST_PIXELS, MLPDiscriminator, MLPGenerator, mlp_bn_gan, mlp_gan
+from .toy import toy_mlp
+
+Factory = Callable[..., tuple[nn.Module, nn.Module]]
+
+#: Model families by name: each factory takes ``latent_dim`` and ``dropout`` (D's) and options of
+#: its own, and returns ``(G, D)``. Read-only: see the module docstring for one-run variants.
+MODELS: Mapping[str, Factory] = MappingProxyType(
+    {
+        "mlp": mlp_gan,  # chapter 3: the articles' MLP
+        "mlp-bn": mlp_bn_gan,  # chapter 3's recipe: batch norm in G's hidden layers
+        "dcgan": dcgan,  # chapter 4: Radford et al.'s guidelines, batch norm in G and D
+        "dcgan-no-bn": dcgan_no_bn,  # no batch norm anywhere (chapter 4's ablation)
+        "dcgan-bn-g": dcgan_bn_g,  # batch norm in G only (a D that R1 can penalise)
+        "dcgan-bn-g-deep-d": dcgan_bn_g_deep_d,  # the same, G narrower and D one layer deeper
+    }
+)
+
+#: Names used by version 0.1, still accepted (checkpoints written then store them).
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {"dcgan-d-no-bn": "dcgan-bn-g", "dcgan-deep-d": "dcgan-bn-g-deep-d"}
+)
+
+
+def resolve(name: str) -> str:
+    """The registered name for ``name`` (an alias maps to its new name); ``ValueError`` if unknown."""
+    name = ALIASES.get(name, name)
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return name
+
+
+def options(name: str) -> dict[str, Any]:
+    """The options family ``name`` takes besides ``latent_dim`` and ``dropout``, with their defaults."""
+    params = inspect.signature(MODELS[resolve(name)]).parameters
+    return {k: p.default for k, p in params.items() if k not in ("latent_dim", "dropout")}
+
+
+def build(
+    name: str, latent_dim: int = 100, dropout: float = 0.0, **model_args: Any
+) -> tuple[nn.Module, nn.Module]:
+    """``(G, D)`` of family ``name`` (a key of :data:`MODELS`), with ``model_args`` passed on.
+
+    An option the family does not take is a ``ValueError`` that lists the ones it does.
+    """
+    name = resolve(name)
+    unknown = sorted(set(model_args) - set(options(name)))
+    if unknown:
+        known = ", ".join(f"{k}={v!r}" for k, v in options(name).items()) or "none"
+        raise ValueError(f"model {name!r} takes no option {', '.join(unknown)}; its options: {known}")
+    return MODELS[name](latent_dim=latent_dim, dropout=dropout, **model_args)
+
+
+def batch_norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every batch norm layer inside ``module`` (1-D, 2-D or 3-D), in ``modules()`` order."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def has_batch_norm(module: nn.Module) -> bool:
+    """Whether ``module`` contains a batch norm layer, whose output for one sample depends on
+    the rest of its batch (so real and fake batches must not be mixed in one forward pass)."""
+    return bool(batch_norm_layers(module))
+
+
+__all__ = [
+    "ALIASES",
+    "MODELS",
+    "MNIST_PIXELS",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "batch_norm_layers",
+    "build",
+    "dcgan",
+    "dcgan_bn_g",
+    "dcgan_bn_g_deep_d",
+    "dcgan_init_",
+    "dcgan_no_bn",
+    "has_batch_norm",
+    "mlp_bn_gan",
+    "mlp_gan",
+    "options",
+    "resolve",
+    "toy_mlp",
+]
