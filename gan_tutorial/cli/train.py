@@ -207,9 +207,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except TrainingInterrupted as stop:
-        name = signal.Signals(stop.signal).name
+        name, hint = signal.Signals(stop.signal).name, _continue_hint(stop.checkpoint, args)
         print(
-            f"stopped by {name} at step {stop.step}: wrote {stop.checkpoint}{_continue_hint(stop.checkpoint, args)}",
+            f"stopped by {name} at step {stop.step}: wrote {stop.checkpoint}{hint}",
             file=sys.stderr,
             flush=True,
         )
