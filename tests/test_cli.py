@@ -125,3 +125,89 @@ def test_no_cuda_graphs_flag_reaches_the_trainer(tmp_path, capsys, monkeypatch):
     assert seen[-1]["cuda_graphs"] is False and capsys.readouterr().out.count(", eager") == 1
     assert cli.main(["train", *args, "--out", str(tmp_path / "b")]) == 0
     assert seen[-1]["cuda_graphs"] is True
+
+
+# -- a run that survives a kill, and does not overwrite another ---------------------------
+
+FAKE = ["--data", "fake", "--batch-size", "16", "--log-every", "5", "--no-progress", "--threads", "1"]
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "gan_tutorial", *args], capture_output=True, text=True, **kw)
+
+
+def test_sigterm_leaves_a_checkpoint_and_resume_ends_bit_identical(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gan_tutorial", "train", *FAKE, "--steps", "100000", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "writing" in proc.stdout.readline() + proc.stdout.readline()  # training has started
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)  # what a scheduler or `kill` sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM at step" in err and "continue with: python -m gan_tutorial train --resume" in err
+    step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
+    assert step > 0 and f"at step {step}:" in err
+    # continue to step + 7, and compare with a run that went there straight
+    resumed = _cli("train", *FAKE[:2], "--resume", str(out / "checkpoint.pt"), "--steps", "7", "--threads", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    straight = _cli("train", *FAKE, "--steps", str(step + 7), "--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+    a = torch.load(out / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == step + 7
+    for net in ("G", "D"):
+        assert all(torch.equal(a[net][k], b[net][k]) for k in b[net]), net
+
+
+def test_runs_get_their_own_folders_and_an_existing_run_is_not_overwritten(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--data", "fake", "--steps", "2", "--batch-size", "16", "--no-progress"]
+    assert cli.main(args) == 0 and cli.main(args) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(r.name.endswith("classic") or "classic-" in r.name for r in runs)
+    with pytest.raises(SystemExit):
+        cli.main([*args, "--out", str(runs[0])])
+    assert "already holds a run (step 2): continue it with `--resume" in capsys.readouterr().err
+
+
+def test_resume_names_a_conflicting_flag_and_takes_policy_flags(checkpoint, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--data", "fake", "--resume", str(checkpoint), "--steps", "1", "--lr-g", "0.5"])
+    assert "lr_G=0.5 (the checkpoint has 0.0002)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--data", "fake", "--resume", str(checkpoint), "--steps", "1", "--recipe", "fast"])
+    assert "model='mlp-bn' (the checkpoint has 'mlp')" in capsys.readouterr().err
+    ok = ["train", "--data", "fake", "--resume", str(checkpoint), "--steps", "1", "--log-every", "1"]
+    assert cli.main([*ok, "--batch-size", "16", "--recipe", "classic"]) == 0  # equal values are fine
+
+
+def test_the_old_forms_still_run_and_print_the_new_one(checkpoint, tmp_path):
+    old = subprocess.run(
+        [sys.executable, "-m", "gan_tutorial.sample", str(checkpoint), "-n", "4", "-o", str(tmp_path / "s.pt")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert old.returncode == 0 and "is now `python -m gan_tutorial sample`" in old.stderr
+    assert torch.load(tmp_path / "s.pt", weights_only=True).shape == (4, 1, 28, 28)
+    for command in ("train", "sample", "bench"):
+        helped = _cli(command, "--help")
+        assert helped.returncode == 0 and f"python -m gan_tutorial {command}" in helped.stdout
+
+
+def test_every_config_field_is_a_flag():
+    from gan_tutorial.cli.train import NOT_FLAGS, config_flags
+    from gan_tutorial.trainer import TrainConfig
+
+    fields = {f.name for f in __import__("dataclasses").fields(TrainConfig)}
+    assert set(config_flags().values()) == fields - set(NOT_FLAGS)
+    text = cli.build_parser().parse_args(["train", "--steps", "1"]).parser.format_help()
+    for name in ("--lr-g", "--lr-d", "--checkpoint-seconds", "--r1-every", "--model-arg"):
+        assert name in text

@@ -120,3 +120,32 @@ def test_class_mix_distance_is_the_floor_for_real_proportions_and_grows_with_ske
 def test_class_mix_distance_rejects_what_is_not_a_histogram(hist):
     with pytest.raises(ValueError, match="non-negative shares summing to 1"):
         J.class_mix_distance(hist, judge=None)
+
+
+def test_references_and_floors_use_images_the_judge_never_saw():
+    # the judge trains on the first JUDGE_TRAIN training images; references and floor pools lie after
+    for split, (part, start, stop) in J.SPLITS.items():
+        assert part == "test" or start >= J.JUDGE_TRAIN
+        for pool in J.FLOOR_POOLS[split]:
+            assert pool[0] == "test" or pool[1] >= J.JUDGE_TRAIN
+            same_part = pool[0] == part
+            assert not (same_part and pool[1] < stop and start < pool[2]), "a floor pool overlaps its reference"
+
+
+def test_the_floor_is_a_mean_over_draws_with_its_spread(judge_and_labels):
+    judge, _, _ = judge_and_labels
+    ref = J.reference(judge, "test", n=2000, draws=4)
+    assert len(ref.floors) == 4 and len(set(ref.floors)) == 4
+    assert ref.floor == pytest.approx(sum(ref.floors) / 4)
+    assert ref.floor_std == pytest.approx(torch.tensor(ref.floors, dtype=torch.float64).std().item())
+    val = J.reference(judge, "val", n=2000, draws=4)
+    assert not torch.equal(val.mu, ref.mu)  # two different real sets
+    with pytest.raises(ValueError, match="unknown reference"):
+        J.reference(judge, "train")
+    # a fresh draw of real images scores at its floor; uniform noise is not rewarded for anything
+    x, _ = J._images("train", 40_000, 60_000)
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(99))[:2000]
+    real = J.score(x[pick], judge, ref)
+    assert real.at_floor and "at the floor" in str(real) and real.modes == 10
+    noise = J.score(torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1, judge, ref)
+    assert not noise.at_floor and noise.ratio > 100 and noise.modes < 10

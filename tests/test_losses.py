@@ -237,6 +237,43 @@ def test_r1_penalty_of_a_quadratic_d_averages_per_image_gradients():
     torch.testing.assert_close(losses.r1_penalty(out, x, gamma=0.1), expected)
 
 
+def test_r1_penalty_of_an_ensemble_averages_over_every_member_and_sample():
+    """(E, B, 1) logits of (E, B, 2) points (chapter 2's ensembles): the mean over all E * B samples."""
+    x = torch.randn(3, 5, 2, dtype=torch.float64, requires_grad=True)
+    out = x.pow(2).sum(-1, keepdim=True)  # (3, 5, 1), gradient 2x per point
+    expected = 0.5 * 2.0 * (2 * x.detach()).pow(2).sum(-1).mean()
+    torch.testing.assert_close(losses.r1_penalty(out, x, gamma=2.0), expected)
+
+
+def test_r1_penalty_under_a_grad_scaler_scales_then_unscales():
+    """PyTorch's recipe for gradient penalties with a GradScaler: the summed logits are scaled
+    before autograd.grad and the gradient divided by the scale, so the penalty, and its
+    gradient in D's weights, are those of the unscaled computation."""
+    torch.manual_seed(1)
+    D = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    x = torch.randn(6, 4, requires_grad=True)
+    plain = losses.r1_penalty(D(x), x, gamma=0.7)
+    (g_plain,) = torch.autograd.grad(plain, D[0].weight)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    scaled = losses.r1_penalty(D(x), x, gamma=0.7, scaler=scaler)
+    (g_scaled,) = torch.autograd.grad(scaled, D[0].weight)
+    torch.testing.assert_close(scaled, plain)
+    torch.testing.assert_close(g_scaled, g_plain)
+    # the whole D step with a scaler moves D as the step without one
+    from gan_tutorial.steps import d_step
+
+    G = torch.nn.Linear(2, 4)
+    D_a, D_b = (torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)) for _ in "ab")
+    D_b.load_state_dict(D_a.state_dict())
+    opt_a, opt_b = (torch.optim.Adam(d.parameters(), lr=1e-2) for d in (D_a, D_b))
+    x_real, z = torch.randn(6, 4), torch.randn(6, 2)
+    a = d_step(G, D_a, opt_a, x_real, z, r1=0.5)
+    b = d_step(G, D_b, opt_b, x_real, z, scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10), r1=0.5)
+    torch.testing.assert_close(a["r1"], b["r1"])
+    for p, q in zip(D_a.parameters(), D_b.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+
 def test_r1_penalty_errors():
     x = torch.randn(3, 2)
     with pytest.raises(ValueError, match="requires_grad"):

@@ -20,7 +20,7 @@ def x_small():
 
 
 def small_config(**kw):
-    return TrainConfig(batch_size=16, log_every=2, **kw)
+    return TrainConfig(**{"batch_size": 16, "log_every": 2, **kw})
 
 
 def weights(t):
@@ -264,3 +264,99 @@ def test_resume_from_another_devices_generator(x_small):
     assert r.step == 2 and all(torch.equal(a, b) for a, b in zip(weights(r), weights(t), strict=True))
     r.run(steps=2, progress=False)
     assert r.step == 4
+
+
+# -- surviving a kill --------------------------------------------------------------------
+
+
+def test_sigint_finishes_the_step_writes_a_checkpoint_and_resumes_exactly(x_small, tmp_path):
+    import os
+    import signal
+
+    from gan_tutorial.trainer import TrainingInterrupted
+
+    straight = Trainer(small_config(), x_small)
+    straight.run(steps=9, progress=False)
+
+    def ctrl_c_at_step_4(t):
+        if t.step == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C (or Jupyter's interrupt) sends
+
+    first = Trainer(small_config(), x_small, out_dir=tmp_path)
+    with pytest.raises(TrainingInterrupted, match=r"SIGINT at step 4: wrote .*checkpoint\.pt") as stop:
+        first.run(steps=100, callback=ctrl_c_at_step_4, progress=False)
+    assert stop.value.step == 4 and load_checkpoint(stop.value.checkpoint)["step"] == 4
+    assert isinstance(stop.value, KeyboardInterrupt)  # code that catches Ctrl-C still does
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    second = Trainer.resume(stop.value.checkpoint, x_small)
+    second.run(steps=5, progress=False)
+    for a, b in zip(weights(straight), weights(second), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoints_are_written_by_wall_time(x_small, tmp_path, monkeypatch):
+    t = Trainer(small_config(checkpoint_seconds=0.05), x_small, out_dir=tmp_path)
+    saved = []
+    real_save = t.save
+    monkeypatch.setattr(t, "save", lambda: saved.append(t.step) or real_save())
+    t.run(seconds=0.6, progress=False)
+    assert len(saved) >= 3 and saved[-1] == t.step  # several by time, and the last one
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == t.step
+    assert TrainConfig().checkpoint_seconds == 60.0  # the default: a killed run loses at most a minute
+
+
+def test_the_trainer_leaves_the_global_random_generator_alone(x_small):
+    state = torch.get_rng_state()
+    t = Trainer(small_config(), x_small)  # dropout 0.3 in D: the run draws random masks
+    t.run(steps=3, progress=False)
+    t.generate(8)
+    assert torch.equal(state, torch.get_rng_state())
+    torch.randn(100)  # whatever happens outside does not change the run
+    u = Trainer(small_config(), x_small)
+    u.run(steps=3, progress=False)
+    for a, b in zip(weights(t), weights(u), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_callback_time_is_not_charged_to_the_seconds_budget(x_small):
+    import time
+
+    t = Trainer(small_config(log_every=1), x_small)
+    start = time.perf_counter()
+    t.run(seconds=0.3, callback=lambda _: time.sleep(0.1), progress=False)
+    wall = time.perf_counter() - start
+    assert wall >= 0.1 * t.step  # every logged step slept ...
+    assert wall - 0.1 * t.step < 0.3 + 0.25  # ... and the budget counted only the training
+
+
+def test_resume_refuses_conflicting_settings_and_takes_new_policy(x_small, tmp_path):
+    Trainer(small_config(), x_small, out_dir=tmp_path).run(steps=2, progress=False)
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(ValueError, match=r"lr_G=0\.5 \(the checkpoint has 0\.0002\)"):
+        Trainer.resume(path, x_small, changes={"lr_G": 0.5})
+    same = Trainer.resume(path, x_small, changes={"lr_G": 2e-4, "log_every": 7, "checkpoint_seconds": 5.0})
+    assert same.config.log_every == 7 and same.config.checkpoint_seconds == 5.0
+
+
+def test_a_stale_average_is_not_sampled_after_loading(x_small):
+    cfg = TrainConfig(model="dcgan", dropout=0.0, batch_size=8, log_every=1, latent_dim=8, ema=0.9)
+    t = Trainer(cfg, x_small)
+    t.run(steps=2, progress=False)
+    state = t.state_dict()
+    t.run(steps=1, progress=False)
+    t.generate()  # caches the recalibrated average of step 3
+    t.load_state_dict(state)  # back to step 2 ...
+    t.step = 3  # ... even where the step number matches the cache's
+    assert torch.equal(t.generate(), latent_module().generate(recalibrate_batch_norm(t.ema.module), z=t.fixed_z))
+
+
+def latent_module():
+    from gan_tutorial import latent
+
+    return latent
+
+
+def test_the_fast_path_reports_the_adam_that_runs(x_small):
+    t = Trainer(small_config(), x_small)
+    fused = t.opt_G.defaults.get("fused") is True
+    assert ("fused Adam" in t.fast.describe()) == fused

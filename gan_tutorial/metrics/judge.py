@@ -316,7 +316,7 @@ def score(
 
 
 def train_judge(
-    epochs: int = 3, batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "cpu"
+    epochs: int = 6, batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "cpu"
 ) -> Judge:
     """Train a :class:`Judge` on MNIST's first :data:`JUDGE_TRAIN` training images with Adam and a
     one-cycle schedule (the rest stay unseen, for the references and floors).
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Train the MNIST judge, or report its test accuracy and the real-data floor.",
     )
     parser.add_argument("--train", action="store_true", help="train and write new weights")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH, help="weights file to write")
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
 r"""Mode coverage on the toy mixtures (chapter 2): mode collapse counted, not just pictured.
 
-The three numbers of VEEGAN (Srivastava et al. 2017, arXiv:1705.07761, section 5.1) and
-PacGAN (Lin et al. 2018, arXiv:1712.04086, section 5), computed on samples ``x_fake`` of
+The numbers of VEEGAN (Srivastava et al. 2017, arXiv:1705.07761, section 5.1: modes captured
+and high-quality share) and PacGAN (Lin et al. 2018, arXiv:1712.04086, section 5, which adds
+the reverse KL), computed on samples ``x_fake`` of
 shape (n, dim) against a :class:`~gan_tutorial.data.GaussianMixture` with means mu_k and
 standard deviations sigma_k (k = 1..K):
 
@@ -11,7 +12,7 @@ standard deviations sigma_k (k = 1..K):
 * **modes captured**: the number of modes that at least one high-quality sample goes to
   (``min_count = 1``, the papers' rule);
 * **high-quality share**: (number of high-quality samples) / n;
-* **KL from uniform** (the papers' "reverse KL"): with c_k the high-quality samples of
+* **KL from uniform** (PacGAN's "reverse KL"): with c_k the high-quality samples of
   mode k and q_k = c_k / sum_j c_j the mode histogram,
 
   .. math:: \mathrm{KL}(q \,\|\, u) = \sum_k q_k \log(K q_k) = \log K - H(q),
