@@ -5,7 +5,7 @@ Modules, one concept each (the file tree is the table of contents):
 * ``runtime``    - device choice, seeding, quick mode, data folder (chapter 0)
 * ``data``       - MNIST in [-1, 1] and toy distributions with exact densities (chapter 0)
 * ``losses``     - minimax, non-saturating and LSGAN losses from logits, the R1 penalty (chapters 1, 2, 4)
-* ``steps``      - one D update, one G update, Algorithm 1's loop, the divergence guard (chapter 1)
+* ``updates``    - one D update, one G update, Algorithm 1's loop, the divergence guard (chapter 1)
 * ``models``     - ``toy`` MLPs (chapters 1-2), the MNIST ``mlp`` (3), the ``dcgan`` and its variants (4)
 * ``metrics``    - mode coverage on toy mixtures (2), the Frechet distance and the MNIST judge (3)
 * ``explorer``   - the interactive 2-D GAN explorer (chapter 2)

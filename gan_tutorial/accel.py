@@ -36,7 +36,7 @@ the scaler decides on the host whether to skip a step.
 ``torch.compile`` is an option (``compile=True``); its first calls compile, so
 :func:`warm_up` times them apart from the steady-state steps.
 
-:func:`gan_tutorial.steps.d_step` and :func:`~gan_tutorial.steps.g_step` take the
+:func:`gan_tutorial.updates.d_step` and :func:`~gan_tutorial.updates.g_step` take the
 fast path as an argument (``fast=``, ``scaler=``) and apply it (autocast, loss scaling,
 channels-last inputs); on the fp32 path they compute exactly what they compute without
 it. They are re-exported here as ``accel.d_step`` and ``accel.g_step``.
@@ -52,9 +52,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-# The steps themselves live in ``steps`` and take the fast path as an argument:
+# The steps themselves live in ``updates`` and take the fast path as an argument:
 # ``d_step(G, D, opt_D, x_real, z, loss, fast, scaler)``; re-exported here for chapter 4.
-from .steps import d_step, g_step  # noqa: F401  (re-exported)
+from .updates import d_step, g_step  # noqa: F401  (re-exported)
 
 ADAM_IMPLS = ("default", "foreach", "fused")
 

@@ -6,7 +6,7 @@ with the mode metrics of :mod:`gan_tutorial.metrics.modes` updating live.
 
 The logic is plain code that runs and is tested without a display: :class:`ExplorerConfig`
 (the settings), :class:`Explorer` (the nets, the optimisers and ``train(steps)``, built on
-:func:`gan_tutorial.steps.d_step` and :func:`~gan_tutorial.steps.g_step`),
+:func:`gan_tutorial.updates.d_step` and :func:`~gan_tutorial.updates.g_step`),
 :func:`decision_surface` and :func:`draw`. Only :func:`explorer_widget` touches ipywidgets:
 it wires controls to an :class:`Explorer` and redraws into an ``ipywidgets.Output``. It
 starts nothing by itself: a ``Play`` widget ticks in the browser, and each tick trains
@@ -24,7 +24,7 @@ from . import data
 from .losses import get_loss
 from .metrics.modes import N_SAMPLES, ModeReport, mode_report
 from .models import toy_mlp
-from .steps import train as train_gan
+from .updates import train as train_gan
 
 if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
@@ -86,7 +86,7 @@ def decision_surface(
 class Explorer:
     """A generator, a discriminator and their optimisers for one :class:`ExplorerConfig`.
 
-    ``train(steps)`` runs ``steps`` iterations of k D updates and one G update and returns
+    ``train(steps)`` runs ``updates`` iterations of k D updates and one G update and returns
     the last statistics as floats; ``report()`` scores ``N_SAMPLES`` samples from a fixed set
     of latent codes (so frames differ only because G moved). Same config and seed, same run.
     """
@@ -130,7 +130,7 @@ class Explorer:
         return z.to(self.device)  # (B, latent_dim)
 
     def train(self, steps: int) -> dict[str, float]:
-        """``steps`` iterations of Algorithm 1 (k D updates, then one G update)."""
+        """``updates`` iterations of Algorithm 1 (k D updates, then one G update)."""
         if steps < 0:
             raise ValueError(f"steps must be non-negative, got {steps}")
         if steps:

@@ -161,16 +161,26 @@ def figures_dir() -> Path | None:
 
 
 def describe(device: torch.device) -> str:
-    """One line for a notebook's setup cell: versions, device and mode."""
+    """One line for a notebook's setup cell: versions of what the chapters use, device and mode."""
     import platform
+    from importlib.metadata import PackageNotFoundError, version
 
     import torchvision
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    from . import __version__
 
     name = str(device)
     if device.type == "cuda":
         name += f" ({torch.cuda.get_device_name(device)})"
     mode = "quick" if quick_mode() else "full"
     return (
-        f"python {platform.python_version()}, torch {torch.__version__}, "
-        f"torchvision {torchvision.__version__}; device {name}; {mode} mode"
+        f"gan_tutorial {__version__}, python {platform.python_version()}, torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}, ipywidgets {installed('ipywidgets')}; device {name}; "
+        f"{mode} mode"
     )

@@ -1,7 +1,7 @@
 """A GAN trainer you can leave running: progress bar, history, checkpoints, divergence guard.
 
 Chapter 3 builds it; the command line (``python -m gan_tutorial train``) runs the same
-code. Each iteration is ``k`` calls of :func:`steps.d_step` and one of :func:`steps.g_step`
+code. Each iteration is ``k`` calls of :func:`updates.d_step` and one of :func:`updates.g_step`
 (Algorithm 1 of Goodfellow et al. 2014) on batches indexed straight from a device-resident
 image tensor. The last D step's fake batch G(z) is made once, with its graph, and serves the
 G step too (as pytorch/examples does), which saves a forward pass of G per iteration.
@@ -17,7 +17,7 @@ atomically every ``checkpoint_seconds`` of wall time (60 by default) and/or ever
 ``checkpoint_every`` steps, and at the end. The first Ctrl-C (SIGINT) or SIGTERM lets the
 current iteration finish, writes a checkpoint and raises :class:`TrainingInterrupted`; a
 second one interrupts at once. A killed process (SIGKILL, power loss) loses at most the
-time since the last checkpoint. Before every write the :class:`steps.DivergenceGuard` is
+time since the last checkpoint. Before every write the :class:`updates.DivergenceGuard` is
 read, so diverged weights never replace the last good checkpoint.
 
 **Resuming is exact.** A checkpoint holds G, D, both optimisers, the step, the history and
@@ -50,7 +50,7 @@ from . import accel, latent, models
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from .latent import EMA, recalibrate_batch_norm
 from .losses import get_loss
-from .steps import DivergenceGuard, History, d_step, g_step
+from .updates import DivergenceGuard, History, d_step, g_step
 
 #: An optimiser's implementation flags: how this device runs it, not part of a run's state.
 ADAM_FLAGS = ("fused", "foreach", "capturable", "differentiable")
@@ -454,7 +454,7 @@ class Trainer:
         return self._ema_sampler[1]
 
     def warm_up(self, steps: int = 3) -> float:
-        """Train ``steps`` iterations and return the seconds they took: with ``compile=True``
+        """Train ``updates`` iterations and return the seconds they took: with ``compile=True``
         the first steps trace and compile, and this times them apart from a budget. No
         checkpoint is written (the next :meth:`run` writes one)."""
         return accel.warm_up(lambda: self.run(steps=1, progress=False, save=False), steps, self.device)
@@ -469,11 +469,11 @@ class Trainer:
         progress: bool = True,
         save: bool = True,
     ) -> History:
-        """Train for ``steps`` more iterations or ``seconds`` of training time, whichever ends first.
+        """Train for ``updates`` more iterations or ``seconds`` of training time, whichever ends first.
 
         ``callback(trainer)`` runs after every logged step; its time is not counted in
         ``seconds``. With an ``out_dir`` (and unless ``save=False``) checkpoints are written
-        as the module docstring says. Raises :class:`steps.DivergenceError` naming the first
+        as the module docstring says. Raises :class:`updates.DivergenceError` naming the first
         bad step and the last good checkpoint if a loss or a gradient norm turns NaN or
         infinite (the diverged weights are never written), and :class:`TrainingInterrupted`
         after a SIGINT or SIGTERM, once the checkpoint is written.
@@ -659,7 +659,7 @@ class Trainer:
         """Write a checkpoint atomically (default ``out_dir/checkpoint.pt``); return its path.
 
         The divergence guard is read first: weights that went NaN or infinite are never
-        written (:class:`steps.DivergenceError` instead)."""
+        written (:class:`updates.DivergenceError` instead)."""
         if path is None:
             if self.out_dir is None:
                 raise ValueError("no path given and the trainer has no out_dir")

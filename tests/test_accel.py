@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from gan_tutorial import accel, models, steps
+from gan_tutorial import accel, models, updates
 
 
 @pytest.mark.parametrize(
@@ -66,8 +66,8 @@ def test_fp32_path_equals_training_steps():
     x_real, z_d, z_g = torch.rand(8, 1, 28, 28, generator=g) * 2 - 1, torch.randn(8, 8), torch.randn(8, 8)
     a = accel.d_step(G, D, opts[1], x_real, z_d, "nonsaturating", fast)
     a.update(accel.g_step(G, D, opts[0], z_g, "nonsaturating", fast))
-    b = steps.d_step(G2, D2, opts2[1], x_real, z_d, "nonsaturating")
-    b.update(steps.g_step(G2, D2, opts2[0], z_g, "nonsaturating"))
+    b = updates.d_step(G2, D2, opts2[1], x_real, z_d, "nonsaturating")
+    b.update(updates.g_step(G2, D2, opts2[0], z_g, "nonsaturating"))
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -84,7 +84,7 @@ def test_bf16_autocast_step_on_cpu_is_close_and_float32():
     opt = torch.optim.Adam(D.parameters(), lr=2e-4)
     x_real, z = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randn(8, 8)
     a = accel.d_step(G, D, opt, x_real, z, "nonsaturating", fast)
-    b = steps.d_step(G2, D2, torch.optim.Adam(D2.parameters(), lr=2e-4), x_real, z, "nonsaturating")
+    b = updates.d_step(G2, D2, torch.optim.Adam(D2.parameters(), lr=2e-4), x_real, z, "nonsaturating")
     assert a["loss_D"].dtype == torch.float32  # losses computed in float32 from the logits
     torch.testing.assert_close(a["loss_D"], b["loss_D"], atol=0.02, rtol=0.02)
 
@@ -99,7 +99,7 @@ def test_grad_scaler_path_unscales_gradients(monkeypatch):
     x_real, z = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randn(8, 8)
     opt, opt2 = torch.optim.Adam(D.parameters(), lr=2e-4), torch.optim.Adam(D2.parameters(), lr=2e-4)
     a = accel.d_step(G, D, opt, x_real, z, "nonsaturating", fast, scaler)
-    b = steps.d_step(G2, D2, opt2, x_real, z, "nonsaturating")
+    b = updates.d_step(G2, D2, opt2, x_real, z, "nonsaturating")
     torch.testing.assert_close(a["grad_D"], b["grad_D"])
     for p, q in zip(D.parameters(), D2.parameters(), strict=True):
         torch.testing.assert_close(p, q)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from gan_tutorial import steps
+from gan_tutorial import updates
 from gan_tutorial.explorer import DATASETS, Explorer, ExplorerConfig, decision_surface, draw, explorer_widget
 from gan_tutorial.losses import get_loss
 from gan_tutorial.metrics import mode_report
@@ -33,8 +33,8 @@ def test_train_is_algorithm_1_with_the_package_steps():
         for _ in range(2):
             x_real = mixture.sample(32, gen)
             z = torch.randn(32, 2, generator=gen)
-            steps.d_step(G, D, opt_D, x_real, z, "lsgan")
-        steps.g_step(G, D, opt_G, torch.randn(32, 2, generator=gen), "lsgan")
+            updates.d_step(G, D, opt_D, x_real, z, "lsgan")
+        updates.g_step(G, D, opt_G, torch.randn(32, 2, generator=gen), "lsgan")
     for p, q in zip(explorer.G.parameters(), G.parameters(), strict=True):
         torch.testing.assert_close(p, q)
     for p, q in zip(explorer.D.parameters(), D.parameters(), strict=True):

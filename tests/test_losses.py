@@ -260,7 +260,7 @@ def test_r1_penalty_under_a_grad_scaler_scales_then_unscales():
     torch.testing.assert_close(scaled, plain)
     torch.testing.assert_close(g_scaled, g_plain)
     # the whole D step with a scaler moves D as the step without one
-    from gan_tutorial.steps import d_step
+    from gan_tutorial.updates import d_step
 
     G = torch.nn.Linear(2, 4)
     D_a, D_b = (torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)) for _ in "ab")

@@ -9,7 +9,7 @@ import torch
 from gan_tutorial import models
 from gan_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gan_tutorial.latent import recalibrate_batch_norm
-from gan_tutorial.steps import DivergenceError
+from gan_tutorial.updates import DivergenceError
 from gan_tutorial.trainer import MONITORS, RECIPES, BatchSampler, TrainConfig, Trainer, load_generator
 
 

@@ -26,7 +26,7 @@ import torch
 from .. import models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..losses import LOSSES
-from ..steps import DivergenceError
+from ..updates import DivergenceError
 from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted, config_of
 
 #: Steps timed apart as the warm-up of ``--compile``.

@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_tutorial import steps
+from gan_tutorial import updates
 from gan_tutorial.losses import d_loss_bce, get_loss
 from gan_tutorial.models import toy_mlp
-from gan_tutorial.steps import DivergenceError, DivergenceGuard, History, d_step, g_step, grad_norm, train
+from gan_tutorial.updates import DivergenceError, DivergenceGuard, History, d_step, g_step, grad_norm, train
 
 
 def _nets(seed: int = 0, latent_dim: int = 2, data_dim: int = 1):
@@ -95,9 +95,9 @@ def test_d_step_learns_the_closed_form_optimal_discriminator():
 
 def test_train_runs_k_d_steps_per_g_step(monkeypatch):
     calls: list[str] = []
-    real_d, real_g = steps.d_step, steps.g_step
-    monkeypatch.setattr(steps, "d_step", lambda *a, **kw: calls.append("D") or real_d(*a, **kw))
-    monkeypatch.setattr(steps, "g_step", lambda *a, **kw: calls.append("G") or real_g(*a, **kw))
+    real_d, real_g = updates.d_step, updates.g_step
+    monkeypatch.setattr(updates, "d_step", lambda *a, **kw: calls.append("D") or real_d(*a, **kw))
+    monkeypatch.setattr(updates, "g_step", lambda *a, **kw: calls.append("G") or real_g(*a, **kw))
     G, D = _nets(seed=2)
     seen: list[int] = []
     history = train(
@@ -233,7 +233,7 @@ def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
     """Without batch norm, one D pass over real and fake rows gives the numbers of two passes.
     With batch norm, one pass would mix the batches' statistics: d_step keeps two, and refuses joint."""
     G, D = _nets(seed=5)
-    assert not steps.has_batch_norm(D)
+    assert not updates.has_batch_norm(D)
     x_real, z = torch.randn(16, 1), torch.randn(16, 2)
     real_logits, fake_logits = D(x_real), D(G(z).detach())
     expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
@@ -241,7 +241,7 @@ def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
     torch.testing.assert_close(stats["loss_D"], expected.detach())
 
     D_bn = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
-    assert steps.has_batch_norm(D_bn)
+    assert updates.has_batch_norm(D_bn)
     real_logits, fake_logits = D_bn(x_real), D_bn(G(z).detach())
     expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     mixed = D_bn(torch.cat([x_real, G(z).detach()]))
