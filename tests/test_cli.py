@@ -153,11 +153,15 @@ def test_sigterm_leaves_a_checkpoint_and_resume_ends_bit_identical(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "stopped by SIGTERM at step" in err and "continue with: python -m gan_tutorial train --resume" in err
+    assert (
+        "stopped by SIGTERM at step" in err and "continue with: python -m gan_tutorial train --resume" in err
+    )
     step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
     assert step > 0 and f"at step {step}:" in err
     # continue to step + 7, and compare with a run that went there straight
-    resumed = _cli("train", *FAKE[:2], "--resume", str(out / "checkpoint.pt"), "--steps", "7", "--threads", "1")
+    resumed = _cli(
+        "train", *FAKE[:2], "--resume", str(out / "checkpoint.pt"), "--steps", "7", "--threads", "1"
+    )
     assert resumed.returncode == 0, resumed.stderr
     straight = _cli("train", *FAKE, "--steps", str(step + 7), "--out", str(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr
@@ -191,10 +195,8 @@ def test_resume_names_a_conflicting_flag_and_takes_policy_flags(checkpoint, caps
 
 
 def test_the_old_forms_still_run_and_print_the_new_one(checkpoint, tmp_path):
-    old = subprocess.run(
-        [sys.executable, "-m", "gan_tutorial.sample", str(checkpoint), "-n", "4", "-o", str(tmp_path / "s.pt")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    argv = [str(checkpoint), "-n", "4", "-o", str(tmp_path / "s.pt")]
+    old = subprocess.run([sys.executable, "-m", "gan_tutorial.sample", *argv], capture_output=True, text=True)
     assert old.returncode == 0 and "is now `python -m gan_tutorial sample`" in old.stderr
     assert torch.load(tmp_path / "s.pt", weights_only=True).shape == (4, 1, 28, 28)
     for command in ("train", "sample", "bench"):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gan_tutorial import accel
-from gan_tutorial.updates import DivergenceError
 from gan_tutorial.trainer import TrainConfig, Trainer
+from gan_tutorial.updates import DivergenceError
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -129,7 +129,9 @@ def test_references_and_floors_use_images_the_judge_never_saw():
         for pool in J.FLOOR_POOLS[split]:
             assert pool[0] == "test" or pool[1] >= J.JUDGE_TRAIN
             same_part = pool[0] == part
-            assert not (same_part and pool[1] < stop and start < pool[2]), "a floor pool overlaps its reference"
+            assert not (same_part and pool[1] < stop and start < pool[2]), (
+                "a floor pool overlaps its reference"
+            )
 
 
 def test_the_floor_is_a_mean_over_draws_with_its_spread(judge_and_labels):
@@ -147,5 +149,7 @@ def test_the_floor_is_a_mean_over_draws_with_its_spread(judge_and_labels):
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(99))[:2000]
     real = J.score(x[pick], judge, ref)
     assert real.at_floor and "at the floor" in str(real) and real.modes == 10
-    noise = J.score(torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1, judge, ref)
+    noise = J.score(
+        torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1, judge, ref
+    )
     assert not noise.at_floor and noise.ratio > 100 and noise.modes < 10

@@ -263,7 +263,9 @@ def test_r1_penalty_under_a_grad_scaler_scales_then_unscales():
     from gan_tutorial.updates import d_step
 
     G = torch.nn.Linear(2, 4)
-    D_a, D_b = (torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)) for _ in "ab")
+    D_a, D_b = (
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)) for _ in "ab"
+    )
     D_b.load_state_dict(D_a.state_dict())
     opt_a, opt_b = (torch.optim.Adam(d.parameters(), lr=1e-2) for d in (D_a, D_b))
     x_real, z = torch.randn(6, 4), torch.randn(6, 2)

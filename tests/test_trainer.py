@@ -9,8 +9,8 @@ import torch
 from gan_tutorial import models
 from gan_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gan_tutorial.latent import recalibrate_batch_norm
-from gan_tutorial.updates import DivergenceError
 from gan_tutorial.trainer import MONITORS, RECIPES, BatchSampler, TrainConfig, Trainer, load_generator
+from gan_tutorial.updates import DivergenceError
 
 
 @pytest.fixture
@@ -347,7 +347,9 @@ def test_a_stale_average_is_not_sampled_after_loading(x_small):
     t.generate()  # caches the recalibrated average of step 3
     t.load_state_dict(state)  # back to step 2 ...
     t.step = 3  # ... even where the step number matches the cache's
-    assert torch.equal(t.generate(), latent_module().generate(recalibrate_batch_norm(t.ema.module), z=t.fixed_z))
+    assert torch.equal(
+        t.generate(), latent_module().generate(recalibrate_batch_norm(t.ema.module), z=t.fixed_z)
+    )
 
 
 def latent_module():

@@ -26,8 +26,8 @@ import torch
 from .. import models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..losses import LOSSES
-from ..updates import DivergenceError
 from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted, config_of
+from ..updates import DivergenceError
 
 #: Steps timed apart as the warm-up of ``--compile``.
 WARM_UP_STEPS = 3
