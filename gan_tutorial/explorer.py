@@ -24,6 +24,7 @@ from . import data
 from .losses import get_loss
 from .metrics.modes import N_SAMPLES, ModeReport, mode_report
 from .models import toy_mlp
+from .updates import DivergenceError
 from .updates import train as train_gan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,15 +170,31 @@ def describe_frame(explorer: Explorer, report: ModeReport) -> str:
     return line
 
 
+def surface_levels(value: torch.Tensor, logits: bool) -> tuple[list[float], str]:
+    """Contour levels and a colour-bar label that put D's verdict "cannot tell" in the middle of
+    the colour map: D(x) = 1/2 for the cross-entropy losses (levels 0 .. 1), and for LSGAN's raw
+    scores the midpoint 0 between its targets a = -1 (fake) and b = 1 (real), symmetric around it."""
+    if logits:
+        return torch.linspace(0, 1, 11).tolist(), "D(x): 1 real, 0 fake"
+    top = max(1.0, float(value.abs().max()))
+    return torch.linspace(-top, top, 21).tolist(), "score: +1 real (b), -1 fake (a)"
+
+
 def draw(
-    explorer: Explorer, ax: matplotlib.axes.Axes, report: ModeReport | None = None, resolution: int = 60
+    explorer: Explorer,
+    ax: matplotlib.axes.Axes,
+    report: ModeReport | None = None,
+    resolution: int = 60,
+    colorbar: bool = True,
 ) -> ModeReport:
-    """Draw D's decision surface, the mixture's means and G's samples on ``ax``; return the report."""
+    """Draw D's decision surface (red: real, blue: fake, white: cannot tell; with a colour bar), the
+    mixture's means and G's samples on ``ax``; return the report."""
     report = report or explorer.report()
     xx, yy, value = decision_surface(explorer.D, explorer.config.loss, explorer.extent, resolution)
     logits = get_loss(explorer.config.loss).logits
-    levels = torch.linspace(0, 1, 11).tolist() if logits else 20
-    cs = ax.contourf(xx, yy, value.clamp(0, 1) if logits else value, levels=levels, cmap="RdBu_r", alpha=0.6)
+    levels, label = surface_levels(value, logits)
+    shown = value.clamp(levels[0], levels[-1])
+    cs = ax.contourf(xx, yy, shown, levels=levels, cmap="RdBu_r", alpha=0.6)
     x_fake = explorer.samples()
     means = explorer.mixture.means
     ax.scatter(x_fake[:, 0], x_fake[:, 1], s=2, c="k", alpha=0.4, label="G(z)")
@@ -187,21 +204,36 @@ def draw(
     ax.set_aspect("equal")
     ax.set_title(describe_frame(explorer, report).replace("; mean", "\nmean"), fontsize=9)  # two lines fit
     ax.legend(loc="upper right", fontsize=8)
-    ax._explorer_contour = cs  # kept for a colorbar
+    if colorbar:
+        ax.figure.colorbar(
+            cs, ax=ax, label=label, fraction=0.046, pad=0.04, ticks=levels[:: len(levels) // 4]
+        )
     return report
 
 
-def explorer_widget(config: ExplorerConfig | None = None, steps_per_frame: int = 25, interval_ms: int = 300):
+def _set_playing(play: Any, playing: bool) -> None:
+    """Start or stop a ``Play`` widget: ``playing`` since ipywidgets 8, ``_playing`` in 7.x (Colab's)."""
+    play.set_trait("playing" if play.has_trait("playing") else "_playing", playing)
+
+
+def explorer_widget(
+    config: ExplorerConfig | None = None,
+    steps_per_frame: int = 25,
+    interval_ms: int = 300,
+    device: str | torch.device = "cpu",
+):
     """The explorer's controls and plot, assembled; returns an ``ipywidgets.VBox`` to display.
 
     Nothing trains until the learner presses play (or "step"): each tick of the ``Play``
-    widget trains ``steps_per_frame`` iterations and redraws once.
+    widget trains ``steps_per_frame`` iterations on ``device`` and redraws once. A run that
+    diverges stops, and says so in the widget's own output. Works with ipywidgets 7.7.1 (the
+    version Colab ships) and 8.x.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    explorer = Explorer(config)
+    explorer = Explorer(config, device=device)
     c = explorer.config
     dataset = w.Dropdown(options=list(DATASETS), value=c.dataset, description="data")
     loss = w.Dropdown(options=["minimax", "nonsaturating", "lsgan"], value=c.loss, description="loss")
@@ -213,20 +245,27 @@ def explorer_widget(config: ExplorerConfig | None = None, steps_per_frame: int =
     reset_button = w.Button(description="reset")
     out = w.Output()
 
-    def redraw() -> None:
-        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    def redraw(message: str | None = None) -> None:
+        fig, ax = plt.subplots(figsize=(6.2, 5.2))
         draw(explorer, ax)
         with out:
             out.clear_output(wait=True)
             display(fig)
+        if message:
+            out.append_stdout(message + "\n")  # shown under the plot, in the widget itself
         plt.close(fig)
 
     def on_frame(_: Any = None) -> None:
-        explorer.train(steps_per_frame)
+        try:
+            explorer.train(steps_per_frame)
+        except DivergenceError as err:
+            _set_playing(play, False)
+            redraw(f"stopped: {err} Press reset to start again.")
+            return
         redraw()
 
     def on_reset(_: Any = None) -> None:
-        play.playing = False
+        _set_playing(play, False)
         play.value = 0
         explorer.reset(dataset=dataset.value, loss=loss.value, lr_g=lr_g.value, lr_d=lr_d.value, k=k.value)
         redraw()

@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from gan_tutorial import updates
-from gan_tutorial.explorer import DATASETS, Explorer, ExplorerConfig, decision_surface, draw, explorer_widget
+from gan_tutorial.explorer import (
+    DATASETS,
+    Explorer,
+    ExplorerConfig,
+    decision_surface,
+    draw,
+    explorer_widget,
+    surface_levels,
+)
 from gan_tutorial.losses import get_loss
 from gan_tutorial.metrics import mode_report
 from gan_tutorial.models import toy_mlp
@@ -99,6 +107,59 @@ def test_draw_and_widget_build_headless():
     box.children[0].children[0].value = "grid"  # changing the dataset starts a new run
     assert box.explorer.step == 0 and box.explorer.config.dataset == "grid"
     plt.close("all")
+
+
+def _playing(play):
+    return play.playing if play.has_trait("playing") else play._playing  # ipywidgets 8 / 7.7.1
+
+
+def test_reset_stops_a_playing_widget_and_play_trains():
+    """Under ipywidgets 7.7.1 (Colab's) and 8.x alike: play ticks train, reset stops the play."""
+    box = explorer_widget(ExplorerConfig(**SMALL), steps_per_frame=2)
+    play, _, reset = box.children[2].children
+    play.set_trait("playing" if play.has_trait("playing") else "_playing", True)
+    play.value = 1  # a tick from the browser
+    play.value = 2
+    assert box.explorer.step == 4
+    lr_g = box.children[1].children[0]
+    lr_g.value = 1e-2  # the slider takes effect on the running nets
+    assert box.explorer.opt_G.param_groups[0]["lr"] == pytest.approx(1e-2)
+    reset.click()
+    assert not _playing(play) and play.value == 0 and box.explorer.step == 0
+    plt.close("all")
+
+
+def test_a_diverging_run_says_so_in_the_widget(monkeypatch):
+    from gan_tutorial.updates import DivergenceError
+
+    box = explorer_widget(ExplorerConfig(**SMALL), steps_per_frame=2)
+
+    def diverge(steps):
+        raise DivergenceError(
+            "training diverged: loss_D became NaN or infinite at step 3.", 3, 3, ("loss_D",)
+        )
+
+    monkeypatch.setattr(box.explorer, "train", diverge)
+    box.children[2].children[1].click()
+    texts = [o.get("text", "") for o in box.children[3].outputs]
+    assert any("stopped: training diverged" in t and "Press reset" in t for t in texts)
+    plt.close("all")
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "lsgan"])
+def test_surface_colours_are_centred_on_cannot_tell(loss):
+    value = torch.tensor([[-3.0, 0.2], [0.4, 2.0]])
+    levels, label = surface_levels(value if loss == "lsgan" else value.sigmoid(), get_loss(loss).logits)
+    middle = levels[len(levels) // 2]
+    assert middle == pytest.approx(0.5 if loss == "nonsaturating" else 0.0, abs=1e-6)
+    assert "real" in label and "fake" in label
+    if loss == "lsgan":
+        assert levels[0] == -levels[-1] == pytest.approx(-3.0)
+    explorer = Explorer(ExplorerConfig(**{**SMALL, "loss": loss}))
+    fig, ax = plt.subplots()
+    draw(explorer, ax, resolution=8)
+    assert len(fig.axes) == 2  # the plot and its colour bar
+    plt.close(fig)
 
 
 def test_bad_settings_say_what_is_wrong():
