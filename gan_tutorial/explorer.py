@@ -243,11 +243,17 @@ def explorer_widget(
     play = w.Play(value=0, min=0, max=10**9, step=1, interval=interval_ms, description="train")
     step_button = w.Button(description=f"step x{steps_per_frame}")
     reset_button = w.Button(description="reset")
+    status = w.HTML()  # the step, the settings in force and the metrics, as text the page can read
     out = w.Output()
 
     def redraw(message: str | None = None) -> None:
         fig, ax = plt.subplots(figsize=(6.2, 5.2))
-        draw(explorer, ax)
+        report = draw(explorer, ax)
+        cfg = explorer.config
+        status.value = (
+            f"<b>step {explorer.step}</b> &middot; lr G {cfg.lr_g:.0e}, lr D {cfg.lr_d:.0e}, "
+            f"D steps {cfg.k} &middot; {report}"
+        )
         with out:
             out.clear_output(wait=True)
             display(fig)
@@ -282,7 +288,13 @@ def explorer_widget(
         control.observe(on_rates, names="value")
     redraw()
     box = w.VBox(
-        [w.HBox([dataset, loss, k]), w.HBox([lr_g, lr_d]), w.HBox([play, step_button, reset_button]), out]
+        [
+            w.HBox([dataset, loss, k]),
+            w.HBox([lr_g, lr_d]),
+            w.HBox([play, step_button, reset_button]),
+            status,
+            out,
+        ]
     )
     box.explorer = explorer  # the logic behind the widget, for inspection
     return box

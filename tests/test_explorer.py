@@ -124,6 +124,9 @@ def test_reset_stops_a_playing_widget_and_play_trains():
     lr_g = box.children[1].children[0]
     lr_g.value = 1e-2  # the slider takes effect on the running nets
     assert box.explorer.opt_G.param_groups[0]["lr"] == pytest.approx(1e-2)
+    assert "step 4" in box.children[3].value and "lr G 1e-02" not in box.children[3].value
+    play.value = 3  # the next frame runs with the new rate, and the status line says so
+    assert "<b>step 6</b>" in box.children[3].value and "lr G 1e-02" in box.children[3].value
     reset.click()
     assert not _playing(play) and play.value == 0 and box.explorer.step == 0
     plt.close("all")
@@ -141,7 +144,7 @@ def test_a_diverging_run_says_so_in_the_widget(monkeypatch):
 
     monkeypatch.setattr(box.explorer, "train", diverge)
     box.children[2].children[1].click()
-    texts = [o.get("text", "") for o in box.children[3].outputs]
+    texts = [o.get("text", "") for o in box.children[4].outputs]
     assert any("stopped: training diverged" in t and "Press reset" in t for t in texts)
     plt.close("all")
 
