@@ -164,6 +164,26 @@ def load_mnist(
     return x
 
 
+def check_images(x: object, what: str = "images") -> None:
+    """Raise ``ValueError`` unless ``x`` is a float tensor of MNIST images (N, 1, 28, 28) in [-1, 1],
+    N >= 1, the shape and range of :func:`load_mnist` and of a Tanh generator; ``what`` names them
+    in the message ("training images", "samples", ...)."""
+    how = (
+        "images come from gan_tutorial.data.load_mnist (p / 127.5 - 1) or from a generator with a Tanh output"
+    )
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or not len(x):
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{what} must have shape (N, 1, 28, 28), got {shape}; {how}")
+    if not x.is_floating_point():
+        raise ValueError(f"{what} must be floats in [-1, 1], got dtype {x.dtype}; {how}")
+    lo, hi = x.aminmax()
+    if not (-1 <= lo and hi <= 1):  # also false for NaN
+        raise ValueError(
+            f"{what} must lie in [-1, 1] (the range of G's Tanh), "
+            f"got [{float(lo):.3g}, {float(hi):.3g}]; {how}"
+        )
+
+
 def random_batches(
     x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None
 ) -> Iterator[torch.Tensor]:

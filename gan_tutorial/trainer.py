@@ -46,7 +46,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import accel, latent, models
+from . import accel, data, latent, models
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from .latent import EMA, recalibrate_batch_norm
 from .losses import get_loss
@@ -147,20 +147,8 @@ RECIPES: dict[str, TrainConfig] = {
 
 
 def check_images(x: torch.Tensor) -> None:
-    """Raise ``ValueError`` unless ``x`` is a float tensor of images (N, 1, 28, 28) in [-1, 1],
-    the shape and range of :func:`gan_tutorial.data.load_mnist` and of G's Tanh."""
-    how = "load the images with gan_tutorial.data.load_mnist, which scales them as p / 127.5 - 1"
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or not len(x):
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"training images must have shape (N, 1, 28, 28), got {shape}; {how}")
-    if not x.is_floating_point():
-        raise ValueError(f"training images must be floats in [-1, 1], got dtype {x.dtype}; {how}")
-    lo, hi = x.aminmax()
-    if not (-1 <= lo and hi <= 1):  # also false for NaN
-        raise ValueError(
-            f"training images must lie in [-1, 1] (the range of G's Tanh), got [{float(lo):.3g}, "
-            f"{float(hi):.3g}]; {how}"
-        )
+    """``ValueError`` unless ``x`` is training images (N, 1, 28, 28) in [-1, 1]: :func:`data.check_images`."""
+    data.check_images(x, "training images")
 
 
 def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -4,6 +4,7 @@ Commands (each with ``--help``):
 
 * ``train``  - train a GAN with the chapters' trainer (:mod:`gan_tutorial.cli.train`);
 * ``sample`` - draw samples from a checkpoint, as a tensor or a grid (:mod:`gan_tutorial.cli.sample`);
+* ``evaluate`` - every metric of chapter 5 for samples or a checkpoint (:mod:`gan_tutorial.cli.evaluate`);
 * ``bench``  - the trainer against a pytorch/examples-style loop, one change at a time
   (:mod:`gan_tutorial.cli.bench`).
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, sample, train
+from . import bench, evaluate, sample, train
 
-COMMANDS = {"train": train, "sample": sample, "bench": bench}
+COMMANDS = {"train": train, "sample": sample, "evaluate": evaluate, "bench": bench}
 PROG = "python -m gan_tutorial"
 
 

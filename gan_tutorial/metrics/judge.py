@@ -106,6 +106,13 @@ def _check_images(x: torch.Tensor) -> None:
         )
 
 
+def check_images(x: torch.Tensor) -> None:
+    """Samples to be judged: (N, 1, 28, 28) floats in [-1, 1] (:func:`gan_tutorial.data.check_images`)."""
+    from ..data import check_images as check
+
+    check(x, "samples")
+
+
 @torch.no_grad()
 def predict(judge: Judge, x: torch.Tensor, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
     """``(features, probs)`` for images ``x`` (N, 1, 28, 28) in [-1, 1]: (N, 64) and (N, 10)."""
@@ -167,6 +174,26 @@ def _features(judge: Judge, parts: tuple[tuple[str, int, int], ...]) -> tuple[to
     return cache[key]
 
 
+def reference_features(judge: Judge, split: str = "test") -> torch.Tensor:
+    """Judge features (10000, 64) of the reference set ``split`` ("val" or "test"), cached."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown reference {split!r}; choose one of {', '.join(SPLITS)}")
+    return _features(judge, (SPLITS[split],))[0]
+
+
+def floor_pool(judge: Judge, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """Judge features (20000, 64) and labels of the real images a floor against ``split`` is drawn
+    from (neither in the reference nor seen by the judge), cached."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown reference {split!r}; choose one of {', '.join(SPLITS)}")
+    return _features(judge, FLOOR_POOLS[split])
+
+
+def floor_pool_images(split: str = "test") -> torch.Tensor:
+    """The images of :func:`floor_pool`, (20000, 1, 28, 28) in [-1, 1] on the CPU, same order."""
+    return torch.cat([_images(*part)[0] for part in FLOOR_POOLS[split]])
+
+
 @dataclass(frozen=True)
 class Reference:
     """Judge features of a real reference set, and its floor at a sample size ``n``.
@@ -203,9 +230,7 @@ def reference(judge: Judge, split: str = "test", n: int = 10_000, draws: int = 5
     the distances of ``draws`` draws of ``n`` real images (without replacement, each draw
     seeded from ``seed``) from its floor pool to it. Features are cached on the judge, per
     device (a judge whose weights change afterwards needs a fresh :func:`load_judge`)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown reference {split!r}; choose one of {', '.join(SPLITS)}")
-    pool_feats, _ = _features(judge, FLOOR_POOLS[split])
+    pool_feats, _ = floor_pool(judge, split)
     if not 2 <= n <= len(pool_feats) or draws < 1:
         raise ValueError(
             f"n must be between 2 and {len(pool_feats):,} and draws >= 1, got n={n}, draws={draws}"
@@ -213,7 +238,7 @@ def reference(judge: Judge, split: str = "test", n: int = 10_000, draws: int = 5
     cache = judge.__dict__.setdefault("_references", {})
     key = (str(next(judge.parameters()).device), split, n, draws, seed)
     if key not in cache:
-        mu, sigma = feature_stats(_features(judge, (SPLITS[split],))[0])
+        mu, sigma = feature_stats(reference_features(judge, split))
         floors = []
         for i in range(draws):
             pick = torch.randperm(len(pool_feats), generator=torch.Generator().manual_seed(seed + i))[:n]
@@ -243,7 +268,7 @@ def class_mix_distance(
             f"got shape {tuple(hist.shape)} and sum {float(hist.sum()):.4g}"
         )
     ref = ref if ref is not None else reference(judge, n=n)
-    feats, y = _features(judge, FLOOR_POOLS[ref.split])
+    feats, y = floor_pool(judge, ref.split)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.multinomial(hist, n, replacement=True, generator=gen)  # the digit of each pick
     counts = torch.bincount(labels, minlength=NUM_CLASSES)
