@@ -84,6 +84,29 @@ class Judge(nn.Module):
         return self.head(self.body(x))
 
 
+class JudgeFeatures(nn.Module):
+    """The judge as a feature extractor for libraries such as torchmetrics: images (N, 1, 28, 28)
+    in [-1, 1], passed through unchanged, to the (N, 64) features; ``num_features`` says so."""
+
+    num_features = FEATURE_DIM
+
+    def __init__(self, judge: Judge) -> None:
+        super().__init__()
+        self.judge = judge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.judge.features(x.float())
+
+
+class JudgeLogits(JudgeFeatures):
+    """The judge as a classifier for the Inception Score: images to (N, 10) logits (not softmaxed)."""
+
+    num_features = NUM_CLASSES
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.judge(x.float())
+
+
 def load_judge(device: str | torch.device = "cpu", path: str | Path | None = None) -> Judge:
     """The trained judge in eval mode on ``device``, from the shipped weights by default."""
     path = Path(path) if path is not None else WEIGHTS_PATH
