@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told to (containers, Colab-like machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test unit lint format book clean
+.PHONY: install lab test unit test-browser test-widgets7 lint format book clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,23 @@ test: $(STAMP) lint  ## lint, unit tests, and every notebook in quick mode
 unit: $(STAMP)  ## unit tests only (seconds)
 	$(BIN)/python -m pytest
 
+# Needs a Chromium (Debian: `apt-get install chromium`, or GAN_TUTORIAL_CHROMIUM=/path/to/chrome);
+# without one it says so and skips.
+test-browser: $(STAMP)  ## every chapter in JupyterLab and headless Chromium; screenshots in build/browser/
+	$(BIN)/python -m pytest tests/browser -rsxX
+
+# ipywidgets 7.7.1 (Colab's) in a folder of its own, put first on the path for one run.
+WIDGETS7 := build/widgets7
+$(WIDGETS7)/.installed: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-deps --target $(WIDGETS7) "ipywidgets==7.7.1" "ipython_genutils==0.2.0"
+	touch $@
+
+test-widgets7: $(STAMP) $(WIDGETS7)/.installed  ## the explorer's tests under ipywidgets 7.7.1 (`make test` runs 8.x)
+	PYTHONPATH=$(WIDGETS7) $(BIN)/python -c 'import sys, ipywidgets, pytest; \
+	  assert ipywidgets.__version__ == "7.7.1", ipywidgets.__file__; \
+	  print("ipywidgets", ipywidgets.__version__, "from", ipywidgets.__file__, flush=True); \
+	  sys.exit(pytest.main(["tests/test_explorer.py", "-W", "ignore::DeprecationWarning:ipywidgets.widgets.widget"]))'
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -45,4 +62,4 @@ book: $(STAMP)  ## run every notebook top to bottom in full mode, in place; refr
 	done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs build .pytest_cache .ruff_cache

@@ -180,7 +180,7 @@ def check_images(x: object, what: str = "images") -> None:
     if not (-1 <= lo and hi <= 1):  # also false for NaN
         raise ValueError(
             f"{what} must lie in [-1, 1] (the range of G's Tanh), "
-            f"got [{float(lo):.3g}, {float(hi):.3g}]; {how}"
+            f"got [{float(lo):.7g}, {float(hi):.7g}]; {how}"
         )
 
 

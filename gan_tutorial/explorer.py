@@ -246,14 +246,16 @@ def explorer_widget(
     status = w.HTML()  # the step, the settings in force and the metrics, as text the page can read
     out = w.Output()
 
-    def redraw(message: str | None = None) -> None:
-        fig, ax = plt.subplots(figsize=(6.2, 5.2))
-        report = draw(explorer, ax)
+    def show_status(report: ModeReport | None = None) -> None:
         cfg = explorer.config
         status.value = (
             f"<b>step {explorer.step}</b> &middot; lr G {cfg.lr_g:.0e}, lr D {cfg.lr_d:.0e}, "
-            f"D steps {cfg.k} &middot; {report}"
+            f"D steps {cfg.k} &middot; {report or explorer.report()}"
         )
+
+    def redraw(message: str | None = None) -> None:
+        fig, ax = plt.subplots(figsize=(6.2, 5.2))
+        show_status(draw(explorer, ax))
         with out:
             out.clear_output(wait=True)
             display(fig)
@@ -278,6 +280,7 @@ def explorer_widget(
 
     def on_rates(_: Any = None) -> None:
         explorer.set_rates(lr_g=lr_g.value, lr_d=lr_d.value, k=k.value)
+        show_status()  # the settings in force, at once; the next frame trains with them
 
     play.observe(lambda change: on_frame() if change["new"] > 0 else None, names="value")
     step_button.on_click(on_frame)

@@ -184,3 +184,31 @@ def describe(device: torch.device) -> str:
         f"torchvision {torchvision.__version__}, ipywidgets {installed('ipywidgets')}; device {name}; "
         f"{mode} mode"
     )
+
+
+def peak_memory_gib() -> float | None:
+    """Peak resident memory of this process so far, in GiB (``None`` where the platform does not
+    say: the ``resource`` module is Unix-only). On Linux ``ru_maxrss`` is in KiB, on macOS in bytes."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+
+
+def chapter_report(start: float, device: torch.device) -> str:
+    """The line a chapter ends on: its wall time since ``start`` (a ``time.perf_counter()``), the
+    mode and device, and the peak memory of the kernel (and of the GPU, on one)."""
+    import time
+
+    mode = "quick" if quick_mode() else "full"
+    line = f"chapter ran in {time.perf_counter() - start:.0f} s ({mode} mode, {device})"
+    peak = peak_memory_gib()
+    if peak is not None:
+        line += f"; peak memory of this kernel {peak:.2f} GiB"
+    if device.type == "cuda":
+        line += f", of the GPU {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+    return line

@@ -28,7 +28,8 @@ def test_environment_yml_matches_pyproject():
     conda_side = {}
     text = (ROOT / "environment.yml").read_text()
     for line in text.split("\ndependencies:\n", 1)[1].splitlines():
-        m = re.match(r"^  - ([A-Za-z][^\s#]*)\s*$", line)
+        # conda's packages (two spaces in), and those its pip section installs (six), but the project
+        m = re.match(r"^(?:  |      )- ([A-Za-z][^\s#]*)\s*(?:#.*)?$", line)
         if m and m.group(1) not in ("pip", "pip:") and not m.group(1).startswith("python"):
             name, spec = _split(m.group(1))
             conda_side[CONDA_NAMES.get(name, name)] = spec
