@@ -7,7 +7,8 @@ Modules, one concept each (the file tree is the table of contents):
 * ``losses``     - minimax, non-saturating and LSGAN losses from logits, the R1 penalty (chapters 1, 2, 4)
 * ``updates``    - one D update, one G update, Algorithm 1's loop, the divergence guard (chapter 1)
 * ``models``     - ``toy`` MLPs (chapters 1-2), the MNIST ``mlp`` (3), the ``dcgan`` and its variants (4)
-* ``metrics``    - mode coverage on toy mixtures (2), the Frechet distance and the MNIST judge (3)
+* ``metrics``    - mode coverage (2); the Frechet distance and the MNIST judge (3); the Inception Score,
+  precision/recall/density/coverage, Inception features, every metric beside its floor (5)
 * ``explorer``   - the interactive 2-D GAN explorer (chapter 2)
 * ``checkpoint`` - atomic checkpoints loaded with ``weights_only=True`` (chapter 3)
 * ``trainer``    - the MNIST trainer: monitors, checkpoints that survive a kill, exact resume (chapter 3)
@@ -15,7 +16,7 @@ Modules, one concept each (the file tree is the table of contents):
 * ``latent``     - seeded codes and samples, interpolation, nearest neighbours, EMA of G (3-4)
 * ``bench``      - the trainer against the pytorch/examples loop, one change at a time (chapter 4)
 * ``exercises``  - the checkers of every chapter's exercises
-* ``cli``        - the command line: ``python -m gan_tutorial train|sample|bench`` (or ``gan-tutorial``)
+* ``cli``        - the command line: ``python -m gan_tutorial train|sample|evaluate|bench`` (or ``gan-tutorial``)
 
 Importing the package does nothing else: no CUDA calls, no downloads, no seeding.
 """

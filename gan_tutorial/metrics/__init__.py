@@ -4,6 +4,10 @@
 * ``frechet`` - the Frechet distance between Gaussians fitted to features (chapters 3 and 5)
 * ``judge``   - an MNIST classifier's view: its Frechet distance beside real-data floors, the
   digits covered and how evenly (chapter 3)
+* ``inception_score`` - the Inception Score with any classifier (chapter 5)
+* ``manifold`` - precision and recall, density and coverage of two sets of features (chapter 5)
+* ``inception`` - torchvision's Inception v3 as a feature module, where its weights are (chapter 5)
+* ``evaluation`` - every metric of chapter 5 for one set of samples, beside its floor (chapter 5)
 """
 
 from .frechet import feature_stats, frechet_distance, frechet_distance_of_features
