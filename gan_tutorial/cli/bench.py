@@ -14,7 +14,7 @@ import torch
 
 from .. import bench, runtime
 from ..trainer import TrainConfig, Trainer
-from .train import positive
+from .common import add_device_flags, device_of, positive
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -26,8 +26,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
     p.add_argument("--steps", type=positive(int), default=300, help="timed steps for each loop")
     p.add_argument("--batch-size", type=positive(int), default=64)
     p.add_argument("--seconds", type=float, default=60.0, help="equal wall time for the judge (0: skip)")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=positive(int), help="CPU threads for every loop")
+    add_device_flags(p)
     p.add_argument("--compile", action="store_true", help="torch.compile the trainer's G and D")
     p.add_argument("--no-cuda-graphs", action="store_true", help="no CUDA-graph row, and an eager trainer")
     p.set_defaults(run=run, parser=p)
@@ -37,12 +36,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.seconds < 0:
         parser.error("--seconds must be non-negative")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        device = runtime.get_device(args.device)
-    except (ValueError, RuntimeError) as err:
-        parser.error(str(err))
+    device = device_of(args, parser)
     # the DCGAN takes no dropout in D (the guidelines' D has batch norm instead)
     no_dropout = {"dropout": 0.0} if args.model == "dcgan" else {}
     config = TrainConfig(model=args.model, batch_size=args.batch_size, **no_dropout)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from .. import latent, runtime
+from .. import latent
 from ..checkpoint import FORMAT, CheckpointError
 from ..metrics.evaluation import evaluate
 from ..metrics.judge import load_judge
 from ..trainer import load_generator
-from .train import positive
+from .common import add_device_flags, device_of, positive
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
     p.add_argument("--seed", type=int, default=0, help="seed of the codes drawn from a checkpoint")
     p.add_argument("--reference", choices=["test", "val"], default="test", help="the real reference set")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    add_device_flags(p, threads=False)
     p.set_defaults(run=run, parser=p)
     return p
 
@@ -60,8 +60,8 @@ def load_samples(path: Path, n: int, seed: int, device: torch.device) -> torch.T
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    device = device_of(args, parser)
     try:
-        device = runtime.get_device(args.device)
         x = load_samples(args.samples, args.n, args.seed, device)
         result = evaluate(x.to(device), load_judge(device), args.reference)
     except (CheckpointError, ValueError, RuntimeError) as err:

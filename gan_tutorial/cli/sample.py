@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from .. import latent, runtime
+from .. import latent
 from ..checkpoint import CheckpointError
 from ..trainer import load_generator
-from .train import positive
+from .common import add_device_flags, device_of, positive
 
 SUFFIXES = (".pt", ".png")
 
@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
     p.add_argument("-n", type=positive(int), default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", type=Path, required=True, help="a .pt (tensor) or .png (grid) file")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    add_device_flags(p, threads=False)
     p.set_defaults(run=run, parser=p)
     return p
 
@@ -37,8 +37,8 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.output.suffix.lower() not in SUFFIXES:
         parser.error(f"-o must end in .pt (a tensor) or .png (a grid), got {args.output.name!r}")
+    device = device_of(args, parser)
     try:
-        device = runtime.get_device(args.device)
         G = load_generator(args.checkpoint, device)
     except (CheckpointError, ValueError, RuntimeError) as err:
         parser.error(str(err))

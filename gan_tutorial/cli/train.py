@@ -28,24 +28,13 @@ from ..checkpoint import CheckpointError, load_checkpoint
 from ..losses import LOSSES
 from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted, config_of
 from ..updates import DivergenceError
+from .common import add_device_flags, device_of, positive
 
 #: Steps timed apart as the warm-up of ``--compile``.
 WARM_UP_STEPS = 3
 
 #: Config fields that are not flags of their own (``--model-arg`` sets ``model_args``).
 NOT_FLAGS = ("model_args",)
-
-
-def positive(kind):
-    """An ``argparse`` type: ``kind`` (int or float) that must be > 0."""
-
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
 
 
 def flag(field_name: str) -> str:
@@ -101,8 +90,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
         "--model-arg", type=_model_arg, action="append", metavar="KEY=VALUE",
         help="an option of the model family, e.g. ngf=48 (repeatable; see gan_tutorial.models.options)",
     )  # fmt: skip
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=positive(int), help="CPU threads (1 is fastest on a busy machine)")
+    add_device_flags(p)
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (warm-up timed apart)")
     p.add_argument("--no-cuda-graphs", action="store_true", help="keep the GPU's iterations eager")
     p.add_argument(
@@ -150,12 +138,7 @@ def _continue_hint(path: Path | None, args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.steps is None and args.seconds is None:
         parser.error("give a budget: --steps N and/or --seconds S")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        device = runtime.get_device(args.device)
-    except (ValueError, RuntimeError) as err:
-        parser.error(str(err))
+    device = device_of(args, parser)
     given = {
         field: getattr(args, dest)
         for dest, field in config_flags().items()
