@@ -60,6 +60,7 @@ book: $(STAMP)  ## run every notebook top to bottom in full mode, in place; refr
 	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
+	$(BIN)/python tests/notebook_outputs.py notebooks/*.ipynb  # no saved widget state (see the file)
 
 clean:
 	rm -rf $(VENV) runs build .pytest_cache .ruff_cache

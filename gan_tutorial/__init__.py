@@ -16,7 +16,7 @@ Modules, one concept each (the file tree is the table of contents):
 * ``latent``     - seeded codes and samples, interpolation, nearest neighbours, EMA of G (3-4)
 * ``bench``      - the trainer against the pytorch/examples loop, one change at a time (chapter 4)
 * ``exercises``  - the checkers of every chapter's exercises
-* ``cli``        - the command line: ``python -m gan_tutorial train|sample|evaluate|bench`` (or ``gan-tutorial``)
+* ``cli``        - the command line: ``python -m gan_tutorial train|sample|evaluate|bench``
 
 Importing the package does nothing else: no CUDA calls, no downloads, no seeding.
 """

@@ -476,7 +476,10 @@ class Trainer:
         self._last_save = time.monotonic()
         self.G.train()
         self.D.train()
-        bar = tqdm(total=steps, initial=0, disable=not progress, desc="train", unit="step")
+        # progress=False turns the bar off; otherwise tqdm decides (TQDM_DISABLE=1 turns it off too)
+        bar = tqdm(
+            total=steps, initial=0, desc="train", unit="step", **({} if progress else {"disable": True})
+        )
         try:
             with _StopSignals() as signals:
                 while True:

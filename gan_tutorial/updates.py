@@ -294,6 +294,7 @@ class DivergenceGuard:
             return
         bits = int(self.what)
         what = tuple(key for i, key in enumerate(self.WATCHED) if bits >> i & 1)
+        names = " and ".join(what) if len(what) < 3 else ", ".join(what[:-1]) + " and " + what[-1]
         found = "" if checked_at == step else f" (found at the check of step {checked_at})"
         saved = (
             f"the last good checkpoint is {checkpoint}, left untouched"
@@ -301,7 +302,7 @@ class DivergenceGuard:
             else "no checkpoint was written before it"
         )
         raise DivergenceError(
-            f"training diverged: {' and '.join(what)} became NaN or infinite at step {step}{found}, "
+            f"training diverged: {names} became NaN or infinite at step {step}{found}, "
             f"and the run was stopped; {saved}. Lower the learning rates, check the data range "
             "([-1, 1]) and that the losses take logits.",
             step,

@@ -82,3 +82,13 @@ def test_import_has_no_side_effects():
     out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "clean"
+
+
+def test_committed_notebooks_carry_no_widget_state():
+    """Saved widget state shows an error or needs trust in JupyterLab: `make book` strips it."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        assert "widgets" not in nb["metadata"], f"{path.name}: saved widget state (run make book)"
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), path.name
