@@ -11,6 +11,7 @@ Modules, one concept each (the file tree is the table of contents):
   precision/recall/density/coverage, Inception features, every metric beside its floor (5)
 * ``explorer``   - the interactive 2-D GAN explorer (chapter 2)
 * ``checkpoint`` - atomic checkpoints loaded with ``weights_only=True`` (chapter 3)
+* ``config``     - what defines a run: ``TrainConfig``, the named recipes, what a resumed run may change (3-4)
 * ``trainer``    - the MNIST trainer: monitors, checkpoints that survive a kill, exact resume (chapter 3)
 * ``accel``      - the fast path: autocast, loss scaling, channels-last, fused Adam, CUDA graphs (chapter 4)
 * ``latent``     - seeded codes and samples, interpolation, nearest neighbours, EMA of G (3-4)

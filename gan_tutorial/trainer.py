@@ -39,7 +39,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from tqdm.auto import tqdm
 
 from . import accel, data, latent, models
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from .config import POLICY, RECIPES, TrainConfig, check_changes  # noqa: F401  (re-exported: chapters import them here)
 from .latent import EMA, recalibrate_batch_norm
 from .losses import get_loss
 from .updates import DivergenceGuard, History, d_step, g_step
@@ -57,93 +57,6 @@ ADAM_FLAGS = ("fused", "foreach", "capturable", "differentiable")
 
 #: Monitors the trainer records, in the order the progress bar shows them.
 MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run. Defaults are the classic recipe of introductory GAN articles.
-
-    ``lr_G``/``lr_D`` and ``betas`` feed Adam; beta1 = 0.5 instead of 0.9 because the
-    default momentum oscillates in GAN games (Radford et al. 2016). The last three fields
-    (:data:`POLICY`) say how a run is watched and saved, not what it computes: a resumed
-    run may change them. Each field's ``help`` is also its command-line flag's.
-    """
-
-    model: str = field(default="mlp", metadata={"help": "G and D, a key of models.MODELS"})
-    model_args: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "options of the model family (models.options)"}
-    )
-    loss: str = field(default="nonsaturating", metadata={"help": "minimax, nonsaturating or lsgan"})
-    latent_dim: int = field(default=100, metadata={"help": "size of the codes z"})
-    batch_size: int = field(default=64, metadata={"help": "images per D and G step"})
-    lr_G: float = field(default=2e-4, metadata={"help": "Adam's learning rate for G"})
-    lr_D: float = field(default=2e-4, metadata={"help": "Adam's learning rate for D"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam's beta1 (0.5: Radford et al. 2016)"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam's beta2"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout in D after each hidden layer"})
-    ema: float = field(default=0.0, metadata={"help": "decay of a moving average of G's weights (0: none)"})
-    r1: float = field(default=0.0, metadata={"help": "weight gamma of the R1 penalty on D at real images"})
-    r1_every: int = field(default=4, metadata={"help": "apply R1 every N steps, weighted N times (lazy)"})
-    k: int = field(default=1, metadata={"help": "D steps per G step"})
-    seed: int = field(default=0, metadata={"help": "seed of the weights, batches, codes and dropout"})
-    log_every: int = field(default=100, metadata={"help": "steps between host read-backs of the monitors"})
-    checkpoint_every: int = field(
-        default=0, metadata={"help": "also checkpoint every N steps (0: by time only)"}
-    )
-    checkpoint_seconds: float = field(
-        default=60.0, metadata={"help": "checkpoint at least this often, in seconds of wall time (0: never)"}
-    )
-
-    def __post_init__(self) -> None:
-        self.model = models.resolve(self.model)  # a name of version 0.1 maps to today's
-        if not isinstance(self.model_args, dict):
-            raise ValueError(f"model_args must be a dict of the model's options, got {self.model_args!r}")
-        unknown = sorted(set(self.model_args) - set(models.options(self.model)))
-        if unknown:
-            raise ValueError(
-                f"model {self.model!r} takes no option {', '.join(unknown)}; "
-                f"its options: {', '.join(models.options(self.model)) or 'none'}"
-            )
-        get_loss(self.loss)  # raises for an unknown loss
-        for name in ("latent_dim", "batch_size", "k", "log_every", "r1_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr_G <= 0 or self.lr_D <= 0:
-            raise ValueError(f"learning rates must be positive, got lr_G={self.lr_G}, lr_D={self.lr_D}")
-        if not 0 <= self.ema < 1:
-            raise ValueError(f"ema (a decay) must be in [0, 1), 0 to keep no average; got {self.ema}")
-        if self.r1 < 0:
-            raise ValueError(f"r1 (the R1 penalty's weight) must be >= 0, 0 for none; got {self.r1}")
-        if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
-            raise ValueError(
-                "checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got "
-                f"{self.checkpoint_every} and {self.checkpoint_seconds}"
-            )
-
-
-#: Fields of :class:`TrainConfig` that a resumed run may change: how it is watched and saved.
-POLICY = ("log_every", "checkpoint_every", "checkpoint_seconds")
-
-
-#: Named starting points. ``classic`` is the recipe of introductory articles (batch 64, Adam 2e-4,
-#: dropout 0.3). ``fast`` is chapter 3's recipe for better samples in the same wall time: batch
-#: norm in G's hidden layers, Adam 1e-3 for both players, and samples from a moving average
-#: of G's weights (decay 0.998). ``dcgan`` is chapter 4's: the DCGAN with batch norm in G only,
-#: G narrower (ngf 24) and D one 3 x 3 convolution deeper (``dcgan-bn-g-deep-d``), the R1 penalty
-#: on D (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average.
-RECIPES: dict[str, TrainConfig] = {
-    "classic": TrainConfig(),
-    "fast": TrainConfig(model="mlp-bn", lr_G=1e-3, lr_D=1e-3, ema=0.998),
-    "dcgan": TrainConfig(
-        model="dcgan-bn-g-deep-d", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
-    ),
-    # for a GPU with CUDA graphs, where a step costs about the same from batch 32 to 128
-    # (chapter 4, section 8): larger batches, and a longer average for ~10x more steps; the
-    # pair is the one measured there, G at ngf 32 and D without the extra convolution
-    "dcgan-gpu": TrainConfig(
-        model="dcgan-bn-g", dropout=0.0, batch_size=128, lr_G=2e-3, lr_D=2e-3, ema=0.9999, r1=0.5
-    ),
-}
 
 
 def check_images(x: torch.Tensor) -> None:
@@ -684,26 +597,6 @@ class Trainer:
         trainer.load_state_dict(state)
         trainer.last_checkpoint = Path(path)
         return trainer
-
-
-def check_changes(config: TrainConfig, changes: dict[str, Any]) -> dict[str, Any]:
-    """The ``changes`` a resumed run of ``config`` may make: the :data:`POLICY` fields, and any
-    other field only at the value it already has; a ``ValueError`` names every conflict."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(changes) - fields)
-    if unknown:
-        raise ValueError(f"TrainConfig has no field {', '.join(unknown)}")
-    conflicts = [
-        f"{name}={value!r} (the checkpoint has {getattr(config, name)!r})"
-        for name, value in changes.items()
-        if name not in POLICY and value != getattr(config, name)
-    ]
-    if conflicts:
-        raise ValueError(
-            "a resumed run continues as it was configured, and these settings differ from its "
-            f"checkpoint: {'; '.join(conflicts)}. Drop them to continue the run, or start a new run"
-        )
-    return {name: value for name, value in changes.items() if name in POLICY}
 
 
 def config_of(state: dict[str, Any], path: str | Path) -> TrainConfig:
