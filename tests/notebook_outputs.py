@@ -13,17 +13,31 @@ from pathlib import Path
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 LIVE_ONLY = "(an interactive widget: it appears here when the notebook runs live, in JupyterLab or Colab)"
+PROGRESS = "(a progress bar: it shows while the cell runs live)"
+
+
+def _is_progress_bar(model_id: str, state: dict) -> bool:
+    """Whether a widget view is tqdm's notebook bar: an HBox holding a FloatProgress."""
+    model = state.get(model_id, {})
+    children = model.get("state", {}).get("children", [])
+    ids = [c.removeprefix("IPY_MODEL_") for c in children if isinstance(c, str)]
+    return model.get("model_name") == "HBoxModel" and any(
+        state.get(i, {}).get("model_name") == "FloatProgressModel" for i in ids
+    )
 
 
 def strip_widget_state(nb: dict) -> bool:
     """Remove saved widget state and widget views from a notebook (a dict); True if anything changed."""
-    changed = nb["metadata"].pop("widgets", None) is not None
+    saved = nb["metadata"].pop("widgets", None)
+    changed = saved is not None
+    state = (saved or {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if WIDGET_VIEW in data:
+                bar = _is_progress_bar(data[WIDGET_VIEW].get("model_id", ""), state)
                 data.clear()
-                data["text/plain"] = [LIVE_ONLY]
+                data["text/plain"] = [PROGRESS if bar else LIVE_ONLY]
                 changed = True
     return changed
 
