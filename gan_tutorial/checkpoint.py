@@ -26,6 +26,12 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` (plus the format tag) to ``path`` atomically; return the path."""
+    return atomic_save({**state, "format": FORMAT}, path)
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` through a temporary file and ``os.replace``: readers see
+    the old file or the new one, never half of one. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"  # a name no other writer uses
@@ -33,7 +39,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({**state, "format": FORMAT}, f)
+            torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
         os.replace(tmp, path)  # atomic on POSIX and Windows

@@ -158,6 +158,7 @@ def test_sigterm_leaves_a_checkpoint_and_resume_ends_bit_identical(tmp_path):
     )
     step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
     assert step > 0 and f"at step {step}:" in err
+    assert f"--steps {100000 - step}" in err  # the hint finishes the budget, it does not restart it
     # continue to step + 7, and compare with a run that went there straight
     resumed = _cli(
         "train", *FAKE[:2], "--resume", str(out / "checkpoint.pt"), "--steps", "7", "--threads", "1"

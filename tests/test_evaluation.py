@@ -91,6 +91,41 @@ def test_every_metric_beside_its_floor(judge_and_images):
     assert set(METRICS) <= set(d) and set(d["floors"]) == set(METRICS) and d["n"] == 1000
 
 
+def test_the_real_side_is_cached_between_processes(tmp_path, judge_and_images, monkeypatch):
+    from gan_tutorial.metrics import evaluation as E
+
+    judge, x = judge_and_images
+    fake = (x[-800:] * 0.7).clamp(-1, 1)
+    first = E.Evaluator(judge, "test", draws=2, cache_dir=tmp_path)
+    scored = first(fake)  # computes the floor at N = 800 and stores it beside the reference
+    assert first.cache_file.is_file() and first.cache_file.parent == tmp_path
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("the real side was recomputed")
+
+    with monkeypatch.context() as m:  # a second evaluator reads everything from the file
+        m.setattr(E, "reference_features", recomputed)
+        m.setattr(E, "floor_pool", recomputed)
+        again = E.Evaluator(judge, "test", draws=2, cache_dir=tmp_path)
+        assert again(fake) == scored  # the same numbers, to the last bit
+    other = E.Evaluator(judge, "test", draws=3, cache_dir=tmp_path)  # other settings, another file
+    assert other.cache_file != first.cache_file
+
+    first.cache_file.write_bytes(b"half a file")  # damaged: ignored with a warning, then rewritten
+    with pytest.warns(UserWarning, match="ignoring .*damaged"):
+        repaired = E.Evaluator(judge, "test", draws=2, cache_dir=tmp_path)
+    assert repaired(fake) == scored
+    assert torch.load(first.cache_file, weights_only=True)["features"].shape == (10_000, 64)
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a cache folder that cannot be created: a warning, the same numbers
+    with pytest.warns(UserWarning, match="cannot write"):
+        unwritable = E.Evaluator(judge, "test", draws=2, cache_dir=blocked / "cache")
+    assert unwritable(fake) == scored
+    off = E.Evaluator(judge, "test", draws=2, cache=False)
+    assert off.cache_file is None and off(fake) == scored
+
+
 @pytest.fixture
 def samples_file(tmp_path, judge_and_images):
     _, x = judge_and_images

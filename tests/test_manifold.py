@@ -66,6 +66,16 @@ def test_blocks_do_not_change_the_answer(monkeypatch):
     assert torch.equal(knn_radii(real, 3), mod.knn_radii(real, 3))
 
 
+def test_real_balls_from_one_pass_or_stored():
+    real, fake = _sets(300, 250)
+    ref = RealManifold(real, k_pr=3, k_dc=5)  # both radii from one pass of distances
+    assert torch.equal(ref.r_pr, knn_radii(real, 3)) and torch.equal(ref.r_dc, knn_radii(real, 5))
+    stored = RealManifold(real, 3, 5, radii=(ref.r_pr.clone(), ref.r_dc.clone()))
+    assert stored.score(fake) == ref.score(fake)
+    with pytest.raises(ValueError, match=r"two \(300,\) tensors"):
+        RealManifold(real, 3, 5, radii=(ref.r_pr[:10], ref.r_dc))
+
+
 def test_what_each_number_sees():
     real, _ = _sets(800, 10, 2, shift=0.0)
     g = torch.Generator().manual_seed(5)

@@ -126,12 +126,15 @@ def _refuse_to_overwrite(out: Path, parser: argparse.ArgumentParser, resumed: Pa
         )
 
 
-def _continue_hint(path: Path | None, args: argparse.Namespace) -> str:
+def _continue_hint(path: Path | None, args: argparse.Namespace, done: int, elapsed: float) -> str:
+    """The command that finishes the budget: ``--steps`` and ``--seconds`` count from the resume."""
     if path is None:
         return ""
-    budget = (
-        f" --seconds {args.seconds:g}" if args.seconds else f" --steps {args.steps}" if args.steps else ""
-    )
+    budget = ""
+    if args.steps:
+        budget += f" --steps {max(args.steps - done, 1)}"
+    if args.seconds:
+        budget += f" --seconds {max(args.seconds - elapsed, 1):.0f}"
     return f"; continue with: python -m gan_tutorial train --resume {path}{budget}"
 
 
@@ -176,6 +179,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
     print(f"{trainer.fast.describe()}; writing {trainer.out_dir / 'checkpoint.pt'}", flush=True)
     steps = args.steps
+    first_step = trainer.step
     start = time.perf_counter()
     try:
         if args.compile:  # the first steps trace and compile: time them apart from the budget
@@ -190,7 +194,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except TrainingInterrupted as stop:
-        name, hint = signal.Signals(stop.signal).name, _continue_hint(stop.checkpoint, args)
+        done, elapsed = stop.step - first_step, time.perf_counter() - start
+        name, hint = signal.Signals(stop.signal).name, _continue_hint(stop.checkpoint, args, done, elapsed)
         print(
             f"stopped by {name} at step {stop.step}: wrote {stop.checkpoint}{hint}",
             file=sys.stderr,
@@ -203,7 +208,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         f"step {trainer.step}: {elapsed:.0f} s, "
         f"{h['loss_D'][-1]:.3f} loss_D, {h['loss_G'][-1]:.3f} loss_G, "
         f"{h['d_real'][-1]:.2f} D(x), {h['d_fake'][-1]:.2f} D(G(z)); wrote {trainer.last_checkpoint}"
-        f"{_continue_hint(trainer.last_checkpoint, args)}",
+        f"{_continue_hint(trainer.last_checkpoint, args, 0, 0.0)}",  # the same budget again
         flush=True,
     )
     if not args.no_judge and args.data == "mnist":

@@ -8,15 +8,28 @@ Beside each number stands what *real* images score: ``draws`` draws of N images 
 never saw and that are not in the reference (mean and standard deviation), so that a number
 reads as "this far from what real data gets". This is what ``python -m gan_tutorial
 evaluate`` prints.
+
+The real side (the reference's features and k-NN radii, and the floors) is the same on every
+call with the same judge and settings, and costs most of the time, so :class:`Evaluator`
+stores it in ``<data folder>/cache/`` (see :func:`runtime.data_dir`) and reads it back on
+later calls: a file named by a hash of the judge's weights and the settings, written
+atomically and read with ``weights_only=True``. A damaged or foreign file there is ignored
+(with a warning) and recomputed; deleting the folder is always safe; ``cache=False`` turns
+it off.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from ..checkpoint import atomic_save
+from ..runtime import data_dir
 from .frechet import feature_stats, frechet_distance
 from .inception_score import inception_score
 from .judge import Judge, check_images, floor_pool, load_judge, predict, reference_features
@@ -63,20 +76,90 @@ class Evaluation:
         return "\n".join(lines)
 
 
+#: Part of every cache file's name: bump it when what the real side holds or how it is computed changes.
+CACHE_VERSION = 1
+
+
+def _cache_file(judge: Judge, reference: str, draws: int, seed: int, folder: Path) -> Path:
+    """The cache file of this judge's weights and these settings."""
+    h = hashlib.sha256(f"{CACHE_VERSION}/{reference}/{draws}/{seed}/3/5".encode())
+    for name, value in judge.state_dict().items():
+        h.update(name.encode())
+        h.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return folder / f"evaluator-{reference}-{h.hexdigest()[:16]}.pt"
+
+
 class Evaluator:
     """The real side of every metric, computed once per reference and sample size: reference
-    features and their k-NN balls, and the floors. :meth:`__call__` then scores a sample set."""
+    features and their k-NN balls, and the floors. :meth:`__call__` then scores a sample set.
+
+    With ``cache`` (the default) the real side is kept in ``cache_dir`` (default
+    ``<data folder>/cache``) between processes, as the module docstring says."""
 
     def __init__(
-        self, judge: Judge | None = None, reference: str = "test", draws: int = 3, seed: int = 0
+        self,
+        judge: Judge | None = None,
+        reference: str = "test",
+        draws: int = 3,
+        seed: int = 0,
+        cache: bool = True,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.judge = judge if judge is not None else load_judge()
         self.reference = reference
         self.draws, self.seed = draws, seed
-        ref = reference_features(self.judge, reference)
+        folder = Path(cache_dir) if cache_dir is not None else data_dir() / "cache"
+        self.cache_file = _cache_file(self.judge, reference, draws, seed, folder) if cache else None
+        stored = self._read_cache()
+        if stored is None:
+            ref = reference_features(self.judge, reference)
+            self.manifold = RealManifold(ref, k_pr=3, k_dc=5)
+            self._floors: dict[int, dict[str, tuple[float, float]]] = {}
+        else:
+            ref = stored["features"].to(next(self.judge.parameters()).device)
+            self.manifold = RealManifold(ref, k_pr=3, k_dc=5, radii=(stored["r_pr"], stored["r_dc"]))
+            floors = stored["floors"].items()
+            self._floors = {int(n): {k: (m, s) for k, (m, s) in f.items()} for n, f in floors}
+        self._features = ref.detach().cpu()  # as the judge gave them (float32), for the cache
         self.mu, self.sigma = feature_stats(ref)
-        self.manifold = RealManifold(ref, k_pr=3, k_dc=5)
-        self._floors: dict[int, dict[str, tuple[float, float]]] = {}
+        if stored is None:
+            self._write_cache()
+
+    def _read_cache(self) -> dict | None:
+        if self.cache_file is None or not self.cache_file.is_file():
+            return None
+        try:
+            stored = torch.load(self.cache_file, map_location="cpu", weights_only=True)
+            n = len(stored["features"])
+            shapes = stored["r_pr"].shape, stored["r_dc"].shape
+            if shapes != ((n,), (n,)) or not isinstance(stored["floors"], dict):
+                raise ValueError("unexpected contents")
+            return stored
+        except Exception as err:  # damaged, truncated, or not ours: recompute and replace it
+            warnings.warn(
+                f"ignoring {self.cache_file} ({type(err).__name__}: it is damaged or was not written "
+                "by this version); recomputing the real side and writing it again",
+                stacklevel=3,
+            )
+            return None
+
+    def _write_cache(self) -> None:
+        if self.cache_file is None:
+            return
+        state = {
+            "features": self._features,
+            "r_pr": self.manifold.r_pr,
+            "r_dc": self.manifold.r_dc,
+            "floors": {n: {k: [m, s] for k, (m, s) in f.items()} for n, f in self._floors.items()},
+        }
+        try:
+            atomic_save(state, self.cache_file)
+        except OSError as err:  # a read-only data folder: the numbers are the same, only slower
+            warnings.warn(
+                f"cannot write {self.cache_file} ({err}); the real side is recomputed each time",
+                stacklevel=3,
+            )
+            self.cache_file = None
 
     def scores(self, feats: torch.Tensor, probs: torch.Tensor) -> dict[str, float]:
         """Every metric of one set, from its judge features (N, 64) and probabilities (N, 10)."""
@@ -107,6 +190,7 @@ class Evaluator:
                 k: (sum(r[k] for r in rows) / len(rows), float(torch.tensor([r[k] for r in rows]).std()))
                 for k in METRICS
             }
+            self._write_cache()
         return self._floors[n]
 
     def __call__(self, x_fake: torch.Tensor) -> Evaluation:
@@ -116,7 +200,11 @@ class Evaluator:
 
 
 def evaluate(
-    x_fake: torch.Tensor, judge: Judge | None = None, reference: str = "test", draws: int = 3
+    x_fake: torch.Tensor,
+    judge: Judge | None = None,
+    reference: str = "test",
+    draws: int = 3,
+    cache: bool = True,
 ) -> Evaluation:
     """Every metric of ``x_fake`` (N, 1, 28, 28) in [-1, 1], each beside its real-data floor."""
-    return Evaluator(judge, reference, draws)(x_fake)
+    return Evaluator(judge, reference, draws, cache=cache)(x_fake)

@@ -45,12 +45,18 @@ def _check(name: str, feats: torch.Tensor, k: int) -> torch.Tensor:
 def knn_radii(feats: torch.Tensor, k: int) -> torch.Tensor:
     """NND_k of every point: the distance to its k-th nearest neighbour in ``feats`` (N, D), itself
     not counted; returns (N,) float64."""
-    x = _check("feats", feats, k)
-    radii = torch.empty(len(x), dtype=torch.float64)
+    return _radii(_check("feats", feats, k), (k,))[0]
+
+
+def _radii(x: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
+    """:func:`knn_radii` of checked float64 features for several k, from one pass of distances."""
+    radii = torch.empty(len(ks), len(x), dtype=torch.float64)
     for start in range(0, len(x), BLOCK):
         d = torch.cdist(x[start : start + BLOCK], x)  # (b, N), the point itself at distance 0
-        radii[start : start + BLOCK] = d.topk(k + 1, dim=1, largest=False).values[:, k]
-    return radii
+        nearest = d.topk(max(ks) + 1, dim=1, largest=False).values  # sorted, nearest first
+        for i, k in enumerate(ks):
+            radii[i, start : start + BLOCK] = nearest[:, k]
+    return list(radii)
 
 
 @dataclass(frozen=True)
@@ -73,12 +79,25 @@ class Manifold:
 
 class RealManifold:
     """The real side, computed once: real features (N, D) and their two sets of k-NN radii, so that
-    many fake sets (several generators, or the draws of a floor) are scored against it cheaply."""
+    many fake sets (several generators, or the draws of a floor) are scored against it cheaply.
+    ``radii`` (the (N,) radii for ``k_pr`` and ``k_dc``, as :attr:`r_pr` and :attr:`r_dc` hold
+    them) skips their computation, for radii stored from an earlier run."""
 
-    def __init__(self, real: torch.Tensor, k_pr: int = 3, k_dc: int = 5) -> None:
+    def __init__(
+        self,
+        real: torch.Tensor,
+        k_pr: int = 3,
+        k_dc: int = 5,
+        radii: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         self.x = _check("real", real, max(k_pr, k_dc))
         self.k_pr, self.k_dc = k_pr, k_dc
-        self.r_pr, self.r_dc = knn_radii(self.x, k_pr), knn_radii(self.x, k_dc)  # (N,) real balls
+        if radii is None:
+            radii = _radii(self.x, (k_pr, k_dc))
+        elif any(r.shape != (len(self.x),) for r in radii):
+            shapes = [tuple(r.shape) for r in radii]
+            raise ValueError(f"radii must be two ({len(self.x)},) tensors, got {shapes}")
+        self.r_pr, self.r_dc = (r.to("cpu", torch.float64) for r in radii)  # (N,) real balls
 
     def score(self, fake: torch.Tensor) -> Manifold:
         """All four numbers for ``fake`` (M, D), in one pass over the N x M distances (plus one
