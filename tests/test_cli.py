@@ -200,7 +200,11 @@ def test_the_old_forms_still_run_and_print_the_new_one(checkpoint, tmp_path):
     old = subprocess.run([sys.executable, "-m", "gan_tutorial.sample", *argv], capture_output=True, text=True)
     assert old.returncode == 0 and "is now `python -m gan_tutorial sample`" in old.stderr
     assert torch.load(tmp_path / "s.pt", weights_only=True).shape == (4, 1, 28, 28)
-    for command in ("train", "sample", "bench"):
+    old = subprocess.run(
+        [sys.executable, "-m", "gan_tutorial.evaluate", "--help"], capture_output=True, text=True
+    )
+    assert old.returncode == 0 and "is now `python -m gan_tutorial evaluate`" in old.stderr
+    for command in ("train", "sample", "bench", "evaluate"):
         helped = _cli(command, "--help")
         assert helped.returncode == 0 and f"python -m gan_tutorial {command}" in helped.stdout
 
