@@ -140,7 +140,7 @@ class Baseline:
         return b
 
     def run(self, steps: int | None = None, seconds: float | None = None) -> int:
-        """Train ``updates`` iterations or ``seconds`` of wall time; returns the images used."""
+        """Train ``steps`` iterations or ``seconds`` of wall time; returns the images used."""
         images, done = 0, 0
         deadline = time.perf_counter() + seconds if seconds is not None else None
         with cudnn_benchmark(self.device):

@@ -35,10 +35,9 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"  # a name no other writer uses
-    # O_EXCL: never an existing file; mode 0o666 less the umask, as open() gives any new file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
+        # "xb": never an existing file (O_EXCL); mode 0o666 less the umask, as for any new file
+        with open(tmp, "xb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible

@@ -8,6 +8,7 @@ field; a checkpoint stores it, so a run can be rebuilt and continued.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,13 +55,11 @@ class TrainConfig:
         self.model = models.resolve(self.model)  # a name of version 0.1 maps to today's
         if not isinstance(self.model_args, dict):
             raise ValueError(f"model_args must be a dict of the model's options, got {self.model_args!r}")
-        unknown = sorted(set(self.model_args) - set(models.options(self.model)))
-        if unknown:
-            raise ValueError(
-                f"model {self.model!r} takes no option {', '.join(unknown)}; "
-                f"its options: {', '.join(models.options(self.model)) or 'none'}"
-            )
+        models.check_options(self.model, self.model_args)
         get_loss(self.loss)  # raises for an unknown loss
+        for name in ("lr_G", "lr_D", "beta1", "beta2", "dropout", "ema", "r1", "checkpoint_seconds"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         for name in ("latent_dim", "batch_size", "k", "log_every", "r1_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -108,7 +107,9 @@ def check_changes(config: TrainConfig, changes: dict[str, Any]) -> dict[str, Any
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(changes) - fields)
     if unknown:
-        raise ValueError(f"TrainConfig has no field {', '.join(unknown)}")
+        raise ValueError(
+            f"TrainConfig has no field {', '.join(unknown)}; its fields: {', '.join(sorted(fields))}"
+        )
     conflicts = [
         f"{name}={value!r} (the checkpoint has {getattr(config, name)!r})"
         for name, value in changes.items()

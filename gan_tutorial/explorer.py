@@ -87,7 +87,7 @@ def decision_surface(
 class Explorer:
     """A generator, a discriminator and their optimisers for one :class:`ExplorerConfig`.
 
-    ``train(steps)`` runs ``updates`` iterations of k D updates and one G update and returns
+    ``train(steps)`` runs ``steps`` iterations of k D updates and one G update and returns
     the last statistics as floats; ``report()`` scores ``N_SAMPLES`` samples from a fixed set
     of latent codes (so frames differ only because G moved). Same config and seed, same run.
     """
@@ -131,7 +131,7 @@ class Explorer:
         return z.to(self.device)  # (B, latent_dim)
 
     def train(self, steps: int) -> dict[str, float]:
-        """``updates`` iterations of Algorithm 1 (k D updates, then one G update)."""
+        """``steps`` iterations of Algorithm 1 (k D updates, then one G update)."""
         if steps < 0:
             raise ValueError(f"steps must be non-negative, got {steps}")
         if steps:

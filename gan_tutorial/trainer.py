@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import signal
 import threading
 import time
@@ -189,13 +190,15 @@ class TrainingInterrupted(KeyboardInterrupt):
     """A run stopped by SIGINT (Ctrl-C) or SIGTERM after finishing its current iteration.
 
     ``signal`` is the signal's number, ``step`` the last finished step, ``checkpoint`` where
-    the run was saved (``None`` without an ``out_dir``).
+    the run was saved (``None`` without an ``out_dir`` or with ``save=False``).
     """
 
     def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
         name = signal.Signals(signum).name
         saved = (
-            f"wrote {checkpoint}; continue with Trainer.resume" if checkpoint else "no out_dir: nothing saved"
+            f"wrote {checkpoint}; continue with Trainer.resume"
+            if checkpoint
+            else "nothing saved (the run has no out_dir, or ran with save=False)"
         )
         super().__init__(f"{name} at step {step}: {saved}")
         self.signal, self.step, self.checkpoint = signum, step, checkpoint
@@ -355,7 +358,7 @@ class Trainer:
         return self._ema_sampler[1]
 
     def warm_up(self, steps: int = 3) -> float:
-        """Train ``updates`` iterations and return the seconds they took: with ``compile=True``
+        """Train ``steps`` iterations and return the seconds they took: with ``compile=True``
         the first steps trace and compile, and this times them apart from a budget. No
         checkpoint is written (the next :meth:`run` writes one)."""
         return accel.warm_up(lambda: self.run(steps=1, progress=False, save=False), steps, self.device)
@@ -370,7 +373,7 @@ class Trainer:
         progress: bool = True,
         save: bool = True,
     ) -> History:
-        """Train for ``updates`` more iterations or ``seconds`` of training time, whichever ends first.
+        """Train for ``steps`` more iterations or ``seconds`` of training time, whichever ends first.
 
         ``callback(trainer)`` runs after every logged step; its time is not counted in
         ``seconds``. With an ``out_dir`` (and unless ``save=False``) checkpoints are written
@@ -381,7 +384,7 @@ class Trainer:
         """
         if steps is None and seconds is None:
             raise ValueError("give a budget: steps, seconds, or both")
-        if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
+        if (steps is not None and steps < 1) or (seconds is not None and not 0 < seconds < math.inf):
             raise ValueError(f"budgets must be positive, got steps={steps}, seconds={seconds}")
         writing = save and self.out_dir is not None
         budget = _Budget(self.step, steps, seconds)
@@ -411,9 +414,9 @@ class Trainer:
                         break
                     if due:
                         self.save()
-            self._log(bar, None, budget)  # what is left of the window (after an interruption)
-            if writing:
-                self.save()
+                self._log(bar, None, budget)  # what is left of the window (after an interruption)
+                if writing:  # still under the signal guard: a signal now waits for this write
+                    self.save()
         finally:
             bar.close()
         if signals.caught:

@@ -116,7 +116,7 @@ def d_step(
     if r1 and has_batch_norm(D):
         raise ValueError(
             "the R1 penalty needs each logit's gradient with respect to its own image, which batch "
-            "norm in D mixes across the batch: use a D without batch norm (model 'dcgan-d-no-bn')"
+            "norm in D mixes across the batch: use a D without batch norm (model 'dcgan-bn-g')"
         )
     if r1:
         x_real = x_real.detach().requires_grad_(True)  # D's gradient at the real images

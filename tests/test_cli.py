@@ -68,7 +68,9 @@ def test_sample_pt_and_png(checkpoint, tmp_path):
     "argv, message",
     [
         (["--data", "fake"], "give a budget"),
-        (["--data", "fake", "--steps", "0"], "must be positive"),
+        (["--data", "fake", "--steps", "0"], "must be a positive finite number"),
+        (["--data", "fake", "--seconds", "nan"], "must be a positive finite number, got nan"),
+        (["--data", "fake", "--steps", "1", "--lr-g", "nan"], "lr_G must be a finite number"),
         (["--data", "fake", "--steps", "1", "--loss", "hinge"], "invalid choice"),
         (["--data", "fake", "--steps", "1", "--device", "tpu"], "unknown device"),
         (["--data", "fake", "--steps", "1", "--model", "dcgan", "--r1", "1"], "dcgan-bn-g"),
@@ -86,7 +88,7 @@ def test_sample_bad_arguments(checkpoint, tmp_path, capsys):
     assert "must end in .pt" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["sample", str(checkpoint), "-n", "-3", "-o", str(tmp_path / "x.pt")])
-    assert "must be positive" in capsys.readouterr().err
+    assert "must be a positive finite number" in capsys.readouterr().err
     other = save_checkpoint({"model": "stylegan", "config": {}}, tmp_path / "other.pt")
     with pytest.raises(SystemExit):
         cli.main(["sample", str(other), "-o", str(tmp_path / "x.pt")])
@@ -182,6 +184,19 @@ def test_runs_get_their_own_folders_and_an_existing_run_is_not_overwritten(tmp_p
     with pytest.raises(SystemExit):
         cli.main([*args, "--out", str(runs[0])])
     assert "already holds a run (step 2): continue it with `--resume" in capsys.readouterr().err
+    from gan_tutorial.cli.train import _fresh_out
+
+    first, second = _fresh_out("fast"), _fresh_out("fast")  # two runs started in the same second
+    assert first != second and first.is_dir() and second.is_dir()  # each claimed its folder at once
+
+
+def test_a_compile_warm_up_that_uses_the_whole_budget_still_writes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: None)  # the flow, not the compiler
+    out = tmp_path / "run"
+    args = ["train", "--data", "fake", "--steps", "2", "--batch-size", "16", "--no-progress", "--no-judge"]
+    assert cli.main([*args, "--compile", "--out", str(out)]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert f"wrote {out / 'checkpoint.pt'}" in capsys.readouterr().out
 
 
 def test_resume_names_a_conflicting_flag_and_takes_policy_flags(checkpoint, capsys):

@@ -21,7 +21,7 @@ def x_gpu():
 
 def recipe(**kw):
     # the chapter 4 recipe's kind of iteration, small: no batch norm in D, lazy R1, EMA of G
-    base = dict(model="dcgan-d-no-bn", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.99, r1=0.5)
+    base = dict(model="dcgan-bn-g", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.99, r1=0.5)
     return TrainConfig(**{**base, "r1_every": 2, "log_every": 4, **kw})
 
 

@@ -31,6 +31,21 @@ def test_inception_score_closed_forms():
         inception_score(torch.randn(10, 10))
 
 
+def test_inception_score_entropy_form_and_uneven_splits():
+    probs = torch.softmax(3 * torch.randn(600, 10, generator=torch.Generator().manual_seed(1)), 1).double()
+
+    def entropy(p):
+        return -torch.xlogy(p, p).sum(-1)
+
+    # exp(H(y) - E_x H(y|x)), the docstring's second form, equals exp(E_x KL(p(y|x) || p(y)))
+    assert inception_score(probs)[0] == pytest.approx(
+        float(torch.exp(entropy(probs.mean(0)) - entropy(probs).mean()))
+    )
+    six = torch.eye(3)[[0, 1, 2, 0, 1, 2]].double()  # 6 samples in 4 groups of 2, 2, 1, 1: all scored
+    mean, _ = inception_score(six, splits=4)
+    assert mean == pytest.approx((2 + 2 + 1 + 1) / 4)
+
+
 @pytest.fixture(scope="module")
 def judge_and_images():
     try:
@@ -124,6 +139,10 @@ def test_the_real_side_is_cached_between_processes(tmp_path, judge_and_images, m
     assert unwritable(fake) == scored
     off = E.Evaluator(judge, "test", draws=2, cache=False)
     assert off.cache_file is None and off(fake) == scored
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        off(fake[:3])
+    with pytest.raises(ValueError, match="draws .* at least 1"):
+        E.Evaluator(judge, "test", draws=0, cache=False)
 
 
 @pytest.fixture

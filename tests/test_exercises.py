@@ -30,6 +30,8 @@ def test_registry_has_every_chapter_with_three_to_five_exercises():
         assert 3 <= sum(i.startswith(f"{chapter}.") for i in ALL_IDS) <= 5
     with pytest.raises(KeyError, match="no exercise '9.9'"):
         exercises.get("9.9")
+    with pytest.raises(TypeError, match="a string such as '2.3', got 1.4: quote it"):
+        exercises.get(1.4)
 
 
 @pytest.mark.parametrize("exercise_id", ALL_IDS)

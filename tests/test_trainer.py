@@ -223,7 +223,7 @@ def test_r1_is_applied_lazily_with_its_weight_scaled(x_small, monkeypatch):
         return d_step(*args, **kwargs)
 
     monkeypatch.setattr(trainer_module, "d_step", spy)
-    t = Trainer(small_config(model="dcgan-d-no-bn", dropout=0.0, r1=0.5, r1_every=3, latent_dim=8), x_small)
+    t = Trainer(small_config(model="dcgan-bn-g", dropout=0.0, r1=0.5, r1_every=3, latent_dim=8), x_small)
     t.run(steps=6, progress=False)
     assert weights_seen == [0.0, 0.0, 1.5, 0.0, 0.0, 1.5]
     with pytest.raises(ValueError, match="r1_every"):

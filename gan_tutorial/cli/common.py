@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
@@ -10,12 +11,12 @@ from .. import runtime
 
 
 def positive(kind):
-    """An ``argparse`` type: ``kind`` (int or float) that must be > 0."""
+    """An ``argparse`` type: ``kind`` (int or float) that must be finite and > 0."""
 
     def parse(text: str):
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
         return value
 
     return parse

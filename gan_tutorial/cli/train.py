@@ -26,7 +26,7 @@ import torch
 from .. import models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..losses import LOSSES
-from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted, config_of
+from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted
 from ..updates import DivergenceError
 from .common import add_device_flags, device_of, positive
 
@@ -104,13 +104,18 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
 
 
 def _fresh_out(recipe: str) -> Path:
-    """``runs/<YYYYmmdd-HHMMSS>-<recipe>``, with a counter if that folder exists already."""
+    """A new folder ``runs/<YYYYmmdd-HHMMSS>-<recipe>``, with a counter if that one exists, created
+    here so that two runs started in the same second cannot both choose it."""
     base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     out, i = base, 1
-    while out.exists():
-        i += 1
-        out = base.with_name(f"{base.name}-{i}")
-    return out
+    while True:
+        try:
+            out.mkdir()
+            return out
+        except FileExistsError:
+            i += 1
+            out = base.with_name(f"{base.name}-{i}")
 
 
 def _refuse_to_overwrite(out: Path, parser: argparse.ArgumentParser, resumed: Path | None) -> None:
@@ -158,13 +163,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     graphs = not args.no_cuda_graphs
     try:
         if args.resume is not None:
-            state = load_checkpoint(args.resume)
             if args.recipe is not None:  # a recipe is a set of fields: each must match the checkpoint
                 recipe = dataclasses.asdict(RECIPES[args.recipe])
                 given = {**{k: v for k, v in recipe.items() if k not in POLICY}, **given}
             if args.out is not None:
                 _refuse_to_overwrite(args.out, parser, args.resume)
-            config_of(state, args.resume)  # a clear error for a checkpoint this version cannot rebuild
             trainer = Trainer.resume(
                 args.resume, x_train, device, args.out, args.compile, graphs, changes=given
             )
@@ -190,17 +193,20 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         start = time.perf_counter()
         if steps != 0:
             trainer.run(steps=steps, seconds=args.seconds, progress=not args.no_progress)
+        else:  # the warm-up used the whole budget, and it writes nothing: write now
+            trainer.save()
     except DivergenceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except TrainingInterrupted as stop:
         done, elapsed = stop.step - first_step, time.perf_counter() - start
         name, hint = signal.Signals(stop.signal).name, _continue_hint(stop.checkpoint, args, done, elapsed)
-        print(
-            f"stopped by {name} at step {stop.step}: wrote {stop.checkpoint}{hint}",
-            file=sys.stderr,
-            flush=True,
+        saved = (
+            f"wrote {stop.checkpoint}"
+            if stop.checkpoint
+            else "nothing written yet (the warm-up saves nothing)"
         )
+        print(f"stopped by {name} at step {stop.step}: {saved}{hint}", file=sys.stderr, flush=True)
         return 128 + stop.signal
     elapsed = time.perf_counter() - start
     h = trainer.history

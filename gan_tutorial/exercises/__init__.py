@@ -90,6 +90,8 @@ def _load(chapter: int) -> None:
 
 def get(exercise_id: str) -> Exercise:
     """The :class:`Exercise` with this id (``"2.3"``); ``KeyError`` naming the known ids if none."""
+    if not isinstance(exercise_id, str):
+        raise TypeError(f"an exercise id is a string such as '2.3', got {exercise_id!r}: quote it")
     chapter = exercise_id.partition(".")[0]
     if chapter.isdigit() and int(chapter) in CHAPTERS:
         _load(int(chapter))

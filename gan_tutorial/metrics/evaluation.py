@@ -32,7 +32,16 @@ from ..checkpoint import atomic_save
 from ..runtime import data_dir
 from .frechet import feature_stats, frechet_distance
 from .inception_score import inception_score
-from .judge import Judge, check_images, floor_pool, load_judge, predict, reference_features
+from .judge import (
+    Judge,
+    check_images,
+    floor_draws,
+    floor_pool,
+    load_judge,
+    mean_std,
+    predict,
+    reference_features,
+)
 from .manifold import RealManifold
 
 #: The metrics, in the order they are printed, with what "better" means for each.
@@ -76,13 +85,16 @@ class Evaluation:
         return "\n".join(lines)
 
 
+#: k of precision and recall (Kynkäänniemi et al.), and of density and coverage (Naeem et al.).
+K_PR, K_DC = 3, 5
+
 #: Part of every cache file's name: bump it when what the real side holds or how it is computed changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def _cache_file(judge: Judge, reference: str, draws: int, seed: int, folder: Path) -> Path:
     """The cache file of this judge's weights and these settings."""
-    h = hashlib.sha256(f"{CACHE_VERSION}/{reference}/{draws}/{seed}/3/5".encode())
+    h = hashlib.sha256(f"{CACHE_VERSION}/{reference}/{draws}/{seed}/{K_PR}/{K_DC}".encode())
     for name, value in judge.state_dict().items():
         h.update(name.encode())
         h.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -105,6 +117,8 @@ class Evaluator:
         cache: bool = True,
         cache_dir: str | Path | None = None,
     ) -> None:
+        if draws < 1:
+            raise ValueError(f"draws (real samples behind each floor) must be at least 1, got {draws}")
         self.judge = judge if judge is not None else load_judge()
         self.reference = reference
         self.draws, self.seed = draws, seed
@@ -113,11 +127,11 @@ class Evaluator:
         stored = self._read_cache()
         if stored is None:
             ref = reference_features(self.judge, reference)
-            self.manifold = RealManifold(ref, k_pr=3, k_dc=5)
+            self.manifold = RealManifold(ref, k_pr=K_PR, k_dc=K_DC)
             self._floors: dict[int, dict[str, tuple[float, float]]] = {}
         else:
             ref = stored["features"].to(next(self.judge.parameters()).device)
-            self.manifold = RealManifold(ref, k_pr=3, k_dc=5, radii=(stored["r_pr"], stored["r_dc"]))
+            self.manifold = RealManifold(ref, k_pr=K_PR, k_dc=K_DC, radii=(stored["r_pr"], stored["r_dc"]))
             floors = stored["floors"].items()
             self._floors = {int(n): {k: (m, s) for k, (m, s) in f.items()} for n, f in floors}
         self._features = ref.detach().cpu()  # as the judge gave them (float32), for the cache
@@ -181,20 +195,17 @@ class Evaluator:
             if n > len(feats):
                 raise ValueError(f"the floor needs at most {len(feats):,} samples, got {n:,}")
             rows = []
-            for i in range(self.draws):
-                pick = torch.randperm(len(feats), generator=torch.Generator().manual_seed(self.seed + i))[:n]
+            for pick in floor_draws(len(feats), n, self.draws, self.seed):
                 f = feats[pick.to(feats.device)]
-                probs = torch.softmax(self.judge.head(f), dim=1)
-                rows.append(self.scores(f, probs))
-            self._floors[n] = {
-                k: (sum(r[k] for r in rows) / len(rows), float(torch.tensor([r[k] for r in rows]).std()))
-                for k in METRICS
-            }
+                rows.append(self.scores(f, torch.softmax(self.judge.head(f), dim=1)))
+            self._floors[n] = {k: mean_std([r[k] for r in rows]) for k in METRICS}
             self._write_cache()
         return self._floors[n]
 
     def __call__(self, x_fake: torch.Tensor) -> Evaluation:
         check_images(x_fake)
+        if len(x_fake) <= K_PR:  # k-NN balls need more than k points (and a covariance 2)
+            raise ValueError(f"evaluate needs at least {K_PR + 1} samples (N, 1, 28, 28), got {len(x_fake)}")
         feats, probs = predict(self.judge, x_fake)
         return Evaluation(len(x_fake), self.reference, self.scores(feats, probs), self.floors(len(x_fake)))
 

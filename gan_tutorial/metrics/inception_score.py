@@ -20,7 +20,9 @@ import torch
 
 def inception_score(probs: torch.Tensor, splits: int = 1) -> tuple[float, float]:
     """``(mean, std)`` of the IS of class probabilities ``probs`` (N, K) over ``splits`` consecutive
-    groups of samples (std 0 for one group). Computed in float64, with 0 log 0 = 0."""
+    groups of samples, of sizes that differ by at most one (std 0 for one group). Computed in
+    float64, with 0 log 0 = 0. (torchmetrics cuts with ``chunk``, which makes fewer groups than
+    asked when N is not a multiple of ``splits``; the two agree when it is.)"""
     if probs.ndim != 2 or probs.shape[0] < splits or splits < 1:
         raise ValueError(
             f"probs must be (N, K) with N >= splits >= 1, got {tuple(probs.shape)}, splits={splits}"
@@ -29,7 +31,7 @@ def inception_score(probs: torch.Tensor, splits: int = 1) -> tuple[float, float]
     if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(len(p), dtype=torch.float64), atol=1e-4):
         raise ValueError("probs must be probabilities: non-negative rows that sum to 1 (softmax of logits)")
     scores = []
-    for part in p.chunk(splits):
+    for part in torch.tensor_split(p, splits):
         marginal = part.mean(0, keepdim=True)  # p(y), (1, K)
         kl = (torch.xlogy(part, part) - torch.xlogy(part, marginal.expand_as(part))).sum(1)  # (n,)
         scores.append(kl.mean().exp())

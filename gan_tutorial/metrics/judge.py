@@ -217,6 +217,23 @@ def floor_pool_images(split: str = "test") -> torch.Tensor:
     return torch.cat([_images(*part)[0] for part in FLOOR_POOLS[split]])
 
 
+def floor_draws(pool_size: int, n: int, draws: int, seed: int = 0) -> list[torch.Tensor]:
+    """Indices of ``draws`` draws of ``n`` of ``pool_size`` real images, without replacement, draw
+    ``i`` seeded with ``seed + i``: the real samples behind every floor (here and in
+    :mod:`.evaluation`), so that the same settings draw the same images everywhere."""
+    if not 1 <= n <= pool_size or draws < 1:
+        raise ValueError(f"a floor needs 1 <= n <= {pool_size:,} and draws >= 1, got n={n:,}, draws={draws}")
+    return [
+        torch.randperm(pool_size, generator=torch.Generator().manual_seed(seed + i))[:n] for i in range(draws)
+    ]
+
+
+def mean_std(values: list[float] | tuple[float, ...]) -> tuple[float, float]:
+    """Mean and (sample) standard deviation of a floor's draws; the spread of one draw is 0."""
+    spread = float(torch.tensor(values, dtype=torch.float64).std()) if len(values) > 1 else 0.0
+    return sum(values) / len(values), spread
+
+
 @dataclass(frozen=True)
 class Reference:
     """Judge features of a real reference set, and its floor at a sample size ``n``.
@@ -235,11 +252,11 @@ class Reference:
 
     @property
     def floor(self) -> float:
-        return sum(self.floors) / len(self.floors)
+        return mean_std(self.floors)[0]
 
     @property
     def floor_std(self) -> float:
-        return float(torch.tensor(self.floors, dtype=torch.float64).std()) if len(self.floors) > 1 else 0.0
+        return mean_std(self.floors)[1]
 
     def __str__(self) -> str:
         return (
@@ -262,10 +279,10 @@ def reference(judge: Judge, split: str = "test", n: int = 10_000, draws: int = 5
     key = (str(next(judge.parameters()).device), split, n, draws, seed)
     if key not in cache:
         mu, sigma = feature_stats(reference_features(judge, split))
-        floors = []
-        for i in range(draws):
-            pick = torch.randperm(len(pool_feats), generator=torch.Generator().manual_seed(seed + i))[:n]
-            floors.append(frechet_distance(*feature_stats(pool_feats[pick.to(pool_feats.device)]), mu, sigma))
+        floors = [
+            frechet_distance(*feature_stats(pool_feats[pick.to(pool_feats.device)]), mu, sigma)
+            for pick in floor_draws(len(pool_feats), n, draws, seed)
+        ]
         cache[key] = Reference(split, mu, sigma, n, tuple(floors))
     return cache[key]
 

@@ -75,11 +75,19 @@ def build(
     An option the family does not take is a ``ValueError`` that lists the ones it does.
     """
     name = resolve(name)
-    unknown = sorted(set(model_args) - set(options(name)))
-    if unknown:
-        known = ", ".join(f"{k}={v!r}" for k, v in options(name).items()) or "none"
-        raise ValueError(f"model {name!r} takes no option {', '.join(unknown)}; its options: {known}")
+    check_options(name, model_args)
     return MODELS[name](latent_dim=latent_dim, dropout=dropout, **model_args)
+
+
+def check_options(name: str, model_args: dict[str, Any]) -> None:
+    """A ``ValueError`` that lists family ``name``'s options if ``model_args`` holds one it does not take."""
+    known = options(name)
+    unknown = sorted(set(model_args) - set(known))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in known.items()) or "none"
+        raise ValueError(
+            f"model {resolve(name)!r} takes no option {', '.join(unknown)}; its options: {listed}"
+        )
 
 
 def batch_norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -103,6 +111,7 @@ __all__ = [
     "MLPGenerator",
     "batch_norm_layers",
     "build",
+    "check_options",
     "dcgan",
     "dcgan_bn_g",
     "dcgan_bn_g_deep_d",
