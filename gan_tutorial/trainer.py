@@ -203,6 +203,9 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"{name} at step {step}: {saved}")
         self.signal, self.step, self.checkpoint = signum, step, checkpoint
 
+    def __reduce__(self):  # so that it crosses process boundaries
+        return type(self), (self.signal, self.step, self.checkpoint)
+
 
 class _IterationGraphs:
     """A trainer's iteration captured as CUDA graphs, one per R1 weight, and replayed.

@@ -256,6 +256,9 @@ class DivergenceError(FloatingPointError):
         super().__init__(message)
         self.step, self.checked_at, self.what, self.checkpoint = step, checked_at, what, checkpoint
 
+    def __reduce__(self):  # so that it crosses process boundaries (multiprocessing, pytest-xdist)
+        return type(self), (str(self), self.step, self.checked_at, self.what, self.checkpoint)
+
 
 class DivergenceGuard:
     """The divergence check of every training loop in the package, kept on the device.

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import pickle
 
 import pytest
 import torch
@@ -287,6 +288,10 @@ def test_sigint_finishes_the_step_writes_a_checkpoint_and_resumes_exactly(x_smal
         first.run(steps=100, callback=ctrl_c_at_step_4, progress=False)
     assert stop.value.step == 4 and load_checkpoint(stop.value.checkpoint)["step"] == 4
     assert isinstance(stop.value, KeyboardInterrupt)  # code that catches Ctrl-C still does
+    copy = pickle.loads(pickle.dumps(stop.value))  # it crosses process boundaries intact
+    assert (copy.signal, copy.step, copy.checkpoint, str(copy)) == (
+        stop.value.signal, stop.value.step, stop.value.checkpoint, str(stop.value)
+    )  # fmt: skip
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     second = Trainer.resume(stop.value.checkpoint, x_small)
     second.run(steps=5, progress=False)

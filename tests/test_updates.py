@@ -1,5 +1,7 @@
 """One D update, one G update and the alternating loop, against hand-written updates."""
 
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -180,6 +182,8 @@ def test_guard_catches_a_nan_gradient_behind_a_finite_loss():
     with pytest.raises(DivergenceError, match=r"grad_G became NaN or infinite at step 3") as err:
         guard.check(3)
     assert err.value.what == ("grad_G",) and err.value.checked_at == 3
+    copy = pickle.loads(pickle.dumps(err.value))  # it crosses process boundaries intact
+    assert (str(copy), copy.step, copy.checked_at, copy.what) == (str(err.value), 3, 3, ("grad_G",))
     # the loop: a G whose output is finite and whose gradient is not (sqrt's slope at 0 is infinite)
     G, D = _nets(seed=4)
 
