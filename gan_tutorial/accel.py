@@ -77,6 +77,7 @@ class FastPath:
     cuda_graph: bool = False  # capture each training iteration as a CUDA graph and replay it
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "device", torch.device(self.device))  # "cuda:0" or a device alike
         if self.adam not in ADAM_IMPLS:
             raise ValueError(f"adam must be one of {', '.join(ADAM_IMPLS)}, got {self.adam!r}")
         if self.amp_dtype not in (None, torch.float16, torch.bfloat16):

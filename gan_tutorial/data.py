@@ -173,6 +173,8 @@ def check_images(x: object, what: str = "images") -> None:
     )
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or not len(x):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        if isinstance(x, torch.Tensor) and x.ndim == 2 and x.shape[1] == 784:
+            how = "a flat (N, 784) batch (an MLP generator's output) becomes images by x.view(-1, 1, 28, 28)"
         raise ValueError(f"{what} must have shape (N, 1, 28, 28), got {shape}; {how}")
     if not x.is_floating_point():
         raise ValueError(f"{what} must be floats in [-1, 1], got dtype {x.dtype}; {how}")

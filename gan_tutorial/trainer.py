@@ -293,8 +293,9 @@ class Trainer:
         self.fast = (
             fast if fast is not None else accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs)
         )
-        if self.fast.device != self.device:
-            raise ValueError(f"the fast path is for {self.fast.device}, the trainer for {self.device}")
+        a, b = self.fast.device, self.device  # "cuda" and "cuda:0" agree; "cuda:0" and "cuda:1" do not
+        if a.type != b.type or (a.index is not None and b.index is not None and a.index != b.index):
+            raise ValueError(f"the fast path is for {a}, the trainer for {b}")
         with torch.random.fork_rng(devices=[]):  # the global CPU generator is left as it was
             torch.manual_seed(config.seed)
             G, D = build_models(config)  # initial weights from the seed

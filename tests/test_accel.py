@@ -38,6 +38,13 @@ def test_cpu_and_mps_stay_fp32():
     assert cpu.scaler() is None
 
 
+def test_a_fast_path_takes_a_device_name():
+    fast = accel.FastPath("cpu", torch.bfloat16)
+    assert fast.device == torch.device("cpu")
+    with fast.autocast():
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
+
+
 def test_invalid_fast_paths():
     with pytest.raises(ValueError, match="scaler"):
         accel.FastPath(torch.device("cpu"), torch.bfloat16, grad_scaler=True)

@@ -72,8 +72,10 @@ def test_shipped_weights_are_small_and_load():
     assert sum(p.numel() for p in judge.parameters()) < 100_000
     feats, probs = J.predict(judge, torch.zeros(3, 1, 28, 28))
     assert feats.shape == (3, J.FEATURE_DIM) and probs.shape == (3, 10)
-    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\).*x\.view\(-1, 1, 28, 28\)"):
         J.score(torch.zeros(3, 784), judge)
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\]"):  # NaN samples are not scored
+        J.score(torch.full((3, 1, 28, 28), float("nan")), judge)
 
 
 def test_judge_scores_99_percent_on_mnist_test():

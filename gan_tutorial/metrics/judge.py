@@ -359,7 +359,7 @@ def score(
     inflates the distance, of real and generated images alike: compare numbers at equal N
     (10,000 on the command line).
     """
-    _check_images(x_fake)
+    check_images(x_fake)  # shape, dtype, range and NaN, as evaluate checks them
     judge = judge if judge is not None else load_judge(x_fake.device)
     ref = ref if ref is not None else reference(judge, split, n=len(x_fake))
     feats, probs = predict(judge, x_fake)
