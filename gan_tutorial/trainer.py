@@ -121,8 +121,10 @@ class _Window:
         for key in MONITORS:
             self.sums[key].add_(stats[key])
 
-    def means(self) -> dict[str, torch.Tensor]:
-        return {key: self.sums[key] / self.count for key in MONITORS}
+    def means(self) -> dict[str, float]:
+        """The monitors' means over the window, read back from the device in one transfer."""
+        means = (torch.stack([self.sums[k] for k in MONITORS]) / self.count).tolist()
+        return dict(zip(MONITORS, means, strict=True))
 
     def reset(self) -> None:
         for value in self.sums.values():

@@ -1,6 +1,7 @@
 """The fast path: selection by device capability (queries monkeypatched), and the steps it runs."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -110,6 +111,19 @@ def test_grad_scaler_path_unscales_gradients(monkeypatch):
     torch.testing.assert_close(a["grad_D"], b["grad_D"])
     for p, q in zip(D.parameters(), D2.parameters(), strict=True):
         torch.testing.assert_close(p, q)
+
+
+def test_a_step_the_scaler_skips_reports_a_norm_of_0():
+    G, D = _pair()
+    before = [p.detach().clone() for p in D.parameters()]
+    fast = accel.FastPath(torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)  # loss * S overflows float32's gradients
+    opt = torch.optim.Adam(D.parameters(), lr=2e-4)
+    x_real, z = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randn(8, 8)
+    stats = accel.d_step(G, D, opt, x_real, z, "nonsaturating", fast, scaler)
+    assert float(stats["grad_D"]) == 0.0 and math.isfinite(float(stats["loss_D"]))
+    assert all(torch.equal(p, q) for p, q in zip(D.parameters(), before, strict=True))  # skipped
+    assert scaler.get_scale() == 2.0**126  # and the scale halved
 
 
 def test_adam_implementations_agree():

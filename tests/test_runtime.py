@@ -1,6 +1,7 @@
 """Device choice, seeding, quick mode and the data folder."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,10 @@ def test_describe_names_device_and_mode(monkeypatch):
     monkeypatch.setenv(runtime.QUICK_ENV, "1")
     line = runtime.describe(torch.device("cpu"))
     assert "torch " in line and "device cpu" in line and "quick mode" in line
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux's /proc reports the peak")
+def test_peak_memory_is_in_gib_from_kib_on_linux():
+    status = Path("/proc/self/status").read_text()
+    peak_kib = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    assert runtime.peak_memory_gib() == pytest.approx(peak_kib / 2**20, rel=0.05)

@@ -89,7 +89,7 @@ class Evaluation:
 K_PR, K_DC = 3, 5
 
 #: Part of every cache file's name: bump it when what the real side holds or how it is computed changes.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def _cache_file(judge: Judge, reference: str, draws: int, seed: int, folder: Path) -> Path:
@@ -125,15 +125,13 @@ class Evaluator:
         folder = Path(cache_dir) if cache_dir is not None else data_dir() / "cache"
         self.cache_file = _cache_file(self.judge, reference, draws, seed, folder) if cache else None
         stored = self._read_cache()
+        self._floors: dict[int, dict[str, tuple[float, float]]]
         if stored is None:
-            ref = reference_features(self.judge, reference)
-            self.manifold = RealManifold(ref, k_pr=K_PR, k_dc=K_DC)
-            self._floors: dict[int, dict[str, tuple[float, float]]] = {}
+            ref, radii, self._floors = reference_features(self.judge, reference), None, {}
         else:
             ref = stored["features"].to(next(self.judge.parameters()).device)
-            self.manifold = RealManifold(ref, k_pr=K_PR, k_dc=K_DC, radii=(stored["r_pr"], stored["r_dc"]))
-            floors = stored["floors"].items()
-            self._floors = {int(n): {k: (m, s) for k, (m, s) in f.items()} for n, f in floors}
+            radii, self._floors = (stored["r_pr"], stored["r_dc"]), stored["floors"]
+        self.manifold = RealManifold(ref, k_pr=K_PR, k_dc=K_DC, radii=radii)
         self._features = ref.detach().cpu()  # as the judge gave them (float32), for the cache
         self.mu, self.sigma = feature_stats(ref)
         if stored is None:
@@ -164,7 +162,7 @@ class Evaluator:
             "features": self._features,
             "r_pr": self.manifold.r_pr,
             "r_dc": self.manifold.r_dc,
-            "floors": {n: {k: [m, s] for k, (m, s) in f.items()} for n, f in self._floors.items()},
+            "floors": self._floors,  # {n: {metric: (mean, std)}}: plain numbers, as weights_only reads them
         }
         try:
             atomic_save(state, self.cache_file)
