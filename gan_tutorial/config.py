@@ -15,6 +15,9 @@ from typing import Any
 from . import models
 from .losses import get_loss
 
+#: The optimisers a run may use (both players use the same kind; betas are Adam's only).
+OPTIMIZERS = ("adam", "rmsprop")
+
 
 @dataclass
 class TrainConfig:
@@ -30,7 +33,10 @@ class TrainConfig:
     model_args: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "options of the model family (models.options)"}
     )
-    loss: str = field(default="nonsaturating", metadata={"help": "minimax, nonsaturating or lsgan"})
+    loss: str = field(
+        default="nonsaturating",
+        metadata={"help": "minimax, nonsaturating, lsgan, wgan, wgan-gp, hinge or rpgan (losses.LOSSES)"},
+    )
     latent_dim: int = field(default=100, metadata={"help": "size of the codes z"})
     batch_size: int = field(default=64, metadata={"help": "images per D and G step"})
     lr_G: float = field(default=2e-4, metadata={"help": "Adam's learning rate for G"})
@@ -41,6 +47,24 @@ class TrainConfig:
     ema: float = field(default=0.0, metadata={"help": "decay of a moving average of G's weights (0: none)"})
     r1: float = field(default=0.0, metadata={"help": "weight gamma of the R1 penalty on D at real images"})
     r1_every: int = field(default=4, metadata={"help": "apply R1 every N steps, weighted N times (lazy)"})
+    r2: float = field(default=0.0, metadata={"help": "weight gamma of the R2 penalty on D at the fakes"})
+    gp: float = field(
+        default=0.0,
+        metadata={"help": "WGAN-GP's gradient-penalty weight lambda (0: the loss's own, 10 for wgan-gp)"},
+    )
+    clip: float = field(
+        default=0.0, metadata={"help": "clip D's weights to [-clip, clip] after each step (WGAN)"}
+    )
+    spectral_norm: bool = field(
+        default=False, metadata={"help": "spectral normalisation of D's layers (Miyato et al. 2018)"}
+    )
+    label_smoothing: float = field(
+        default=0.0, metadata={"help": "one-sided label smoothing: real targets 1 - s (cross-entropy losses)"}
+    )
+    instance_noise: float = field(
+        default=0.0, metadata={"help": "std of Gaussian noise added to every image D sees"}
+    )
+    optimizer: str = field(default="adam", metadata={"help": "adam or rmsprop (WGAN's), for both players"})
     k: int = field(default=1, metadata={"help": "D steps per G step"})
     seed: int = field(default=0, metadata={"help": "seed of the weights, batches, codes and dropout"})
     log_every: int = field(default=100, metadata={"help": "steps between host read-backs of the monitors"})
@@ -57,7 +81,8 @@ class TrainConfig:
             raise ValueError(f"model_args must be a dict of the model's options, got {self.model_args!r}")
         models.check_options(self.model, self.model_args)
         get_loss(self.loss)  # raises for an unknown loss
-        for name in ("lr_G", "lr_D", "beta1", "beta2", "dropout", "ema", "r1", "checkpoint_seconds"):
+        numbers = ("lr_G", "lr_D", "beta1", "beta2", "dropout", "ema", "r1", "r2", "gp", "clip")
+        for name in (*numbers, "label_smoothing", "instance_noise", "checkpoint_seconds"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         for name in ("latent_dim", "batch_size", "k", "log_every", "r1_every"):
@@ -67,8 +92,26 @@ class TrainConfig:
             raise ValueError(f"learning rates must be positive, got lr_G={self.lr_G}, lr_D={self.lr_D}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema (a decay) must be in [0, 1), 0 to keep no average; got {self.ema}")
-        if self.r1 < 0:
-            raise ValueError(f"r1 (the R1 penalty's weight) must be >= 0, 0 for none; got {self.r1}")
+        for name in ("r1", "r2", "gp", "clip", "instance_noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, 0 for none; got {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), 0 for none; got {self.label_smoothing}")
+        if self.label_smoothing and not get_loss(self.loss).cross_entropy:
+            raise ValueError(
+                f"label_smoothing needs a cross-entropy loss (minimax or nonsaturating), not {self.loss!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not isinstance(self.spectral_norm, bool):
+            raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}")
+        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
+            raise ValueError(f"Adam's betas must be in [0, 1), got beta1={self.beta1}, beta2={self.beta2}")
+
+    @property
+    def penalty(self) -> float:
+        """The gradient penalty's weight this run uses: ``gp``, or the loss's own (10 for wgan-gp)."""
+        return self.gp or get_loss(self.loss).gp
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
             raise ValueError(
                 "checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got "
@@ -91,6 +134,31 @@ RECIPES: dict[str, TrainConfig] = {
     "fast": TrainConfig(model="mlp-bn", lr_G=1e-3, lr_D=1e-3, ema=0.998),
     "dcgan": TrainConfig(
         model="dcgan-bn-g-deep-d", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
+    ),
+    # chapter 6: Arjovsky et al. 2017's WGAN (RMSProp 5e-5, weights clipped to 0.01, 5 critic steps
+    # per G step) and Gulrajani et al. 2017's WGAN-GP (lambda 10 through the loss, 5 critic steps,
+    # Adam 1e-4 with betas (0.5, 0.9), no batch norm in the critic), both sampled from an average
+    "wgan": TrainConfig(
+        model="dcgan-bn-g",
+        loss="wgan",
+        dropout=0.0,
+        optimizer="rmsprop",
+        lr_G=5e-5,
+        lr_D=5e-5,
+        clip=0.01,
+        k=5,
+        ema=0.999,
+    ),
+    "wgan-gp": TrainConfig(
+        model="dcgan-bn-g",
+        loss="wgan-gp",
+        dropout=0.0,
+        lr_G=1e-4,
+        lr_D=1e-4,
+        beta1=0.5,
+        beta2=0.9,
+        k=5,
+        ema=0.999,
     ),
     # for a GPU with CUDA graphs, where a step costs about the same from batch 32 to 128
     # (chapter 4, section 8): larger batches, and a longer average for ~10x more steps; the

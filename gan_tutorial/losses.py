@@ -28,7 +28,22 @@ which stay finite for any l. The naive forms do not: in float32, ``log(sigmoid(l
   D*(x) = (b p_data + a p_g) / (p_data + p_g), G's objective plus a term that does not
   depend on G equals 1/2 chi^2_Pearson(p_data + p_g || 2 p_g).
 * R1 (Mescheder et al. 2018), a penalty added to D's loss, not a game of its own:
-  gamma/2 E_x[||grad_x l(x)||^2] over real x (:func:`r1_penalty`; chapter 4's recipe).
+  gamma/2 E_x[||grad_x l(x)||^2] over real x (:func:`r1_penalty`; chapter 4's recipe), and R2,
+  the same at the fakes (:func:`r2_penalty`).
+
+Chapter 6's stabilisers, on raw scores s (a critic's output, not a probability):
+
+* WGAN (Arjovsky et al. 2017): the critic maximises E[s_real] - E[s_fake], i.e. minimises
+  E[s_fake] - E[s_real]; G minimises -E[s_fake]. The critic must stay (about) 1-Lipschitz:
+  clip its weights (WGAN) or add the gradient penalty of Gulrajani et al. 2017
+  (:func:`gradient_penalty`: lambda E[(||grad s(x_hat)||_2 - 1)^2] at points x_hat on the
+  segments between real and fake pairs; WGAN-GP).
+* hinge (Lim & Ye 2017; Miyato et al. 2018): D minimises E[relu(1 - s_real)] + E[relu(1 + s_fake)],
+  G minimises -E[s_fake].
+* relativistic pairing, RpGAN (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024): each fake is
+  paired with a real sample and the logit is their difference, so D minimises
+  E[softplus(-(s_real - s_fake))] and G minimises E[softplus(-(s_fake - s_real))]. G's loss
+  needs D's scores of real images too (:meth:`GANLoss.generator_loss`). R3GAN adds R1 and R2.
 """
 
 from __future__ import annotations
@@ -113,6 +128,132 @@ def g_loss_lsgan(fake_scores: torch.Tensor, c: float = 0.0) -> torch.Tensor:
     return 0.5 * ((fake_scores - c) ** 2).mean()
 
 
+def d_loss_bce_smoothed(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """D's cross-entropy with one-sided label smoothing (Salimans et al. 2016): real targets
+    1 - ``smoothing``, fake targets 0 (smoothing the fakes' targets too would reward D for
+    leaving fakes where they are). Binary cross-entropy with target t on a logit l is
+    t softplus(-l) + (1 - t) softplus(l); ``smoothing=0`` gives :func:`d_loss_bce`."""
+    _check("real_logits", real_logits)
+    _check("fake_logits", fake_logits)
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
+    t = 1.0 - smoothing
+    real = t * F.softplus(-real_logits) + (1 - t) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
+
+
+def d_loss_wgan(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[s_fake] - E[s_real]: the critic's loss of WGAN (it maximises E[s_real] - E[s_fake], an
+    estimate of the Wasserstein-1 distance when the critic is 1-Lipschitz). 0 at equal scores."""
+    _check("real_scores", real_scores)
+    _check("fake_scores", fake_scores)
+    return fake_scores.mean() - real_scores.mean()
+
+
+def g_loss_wgan(fake_scores: torch.Tensor) -> torch.Tensor:
+    """-E[s_fake]: G raises the critic's score of its samples (WGAN, WGAN-GP and the hinge loss)."""
+    _check("fake_scores", fake_scores)
+    return -fake_scores.mean()
+
+
+def d_loss_hinge(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[relu(1 - s_real)] + E[relu(1 + s_fake)]: the hinge loss; 2 at zero scores, 0 once every
+    real score is >= 1 and every fake score <= -1 (D stops pushing past the margin)."""
+    _check("real_scores", real_scores)
+    _check("fake_scores", fake_scores)
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def d_loss_relativistic(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[softplus(-(s_real - s_fake))], pair i with pair i: RpGAN's D loss. log 2 at equal scores."""
+    _check("real_scores", real_scores)
+    _check("fake_scores", fake_scores)
+    if real_scores.shape != fake_scores.shape:
+        raise ValueError(
+            "the relativistic loss pairs each real sample with a fake one: give as many of each, got "
+            f"shapes {tuple(real_scores.shape)} and {tuple(fake_scores.shape)}"
+        )
+    return F.softplus(fake_scores - real_scores).mean()
+
+
+def g_loss_relativistic(fake_scores: torch.Tensor, real_scores: torch.Tensor) -> torch.Tensor:
+    """E[softplus(-(s_fake - s_real))]: RpGAN's G loss, the D loss with the roles swapped."""
+    return d_loss_relativistic(fake_scores, real_scores)
+
+
+def zero_centered_penalty(
+    out: torch.Tensor, x: torch.Tensor, gamma: float, scaler: torch.amp.GradScaler | None = None
+) -> torch.Tensor:
+    """gamma / 2 * E[ ||grad_x out||^2 ] with the mean over ``out``'s elements: R1 at real images,
+    R2 at fakes (:func:`r1_penalty` says how the gradient is taken)."""
+    if gamma < 0:
+        raise ValueError(f"the penalty's weight gamma must be >= 0, got {gamma}")
+    if not x.requires_grad:
+        raise ValueError("x must have requires_grad=True before D runs on it, to take D's gradient")
+    total = out.sum()
+    if scaler is None:
+        (grad,) = torch.autograd.grad(total, x, create_graph=True)  # like x
+    else:
+        scale = scaler.scale(torch.ones((), device=total.device))  # the scale S, on the device: no sync
+        (grad,) = torch.autograd.grad(scaler.scale(total), x, create_graph=True)
+        grad = grad / scale  # S * gradient -> gradient
+    return 0.5 * gamma * grad.pow(2).sum() / out.numel()
+
+
+def r2_penalty(
+    fake_out: torch.Tensor, x_fake: torch.Tensor, gamma: float, scaler: torch.amp.GradScaler | None = None
+) -> torch.Tensor:
+    """R2: gamma / 2 * E[ ||grad_x l(x)||^2 ] at the fakes (Mescheder et al. 2018; with R1, R3GAN's
+    regulariser). ``x_fake`` must be a leaf with ``requires_grad`` (detached from G)."""
+    return zero_centered_penalty(fake_out, x_fake, gamma, scaler)
+
+
+def interpolates(
+    x_real: torch.Tensor, x_fake: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x_hat, eps)``: x_hat = eps x_real + (1 - eps) x_fake with ONE weight eps ~ U[0, 1] per
+    sample (shape (B, 1, ..., 1)), so every x_hat lies on the segment between its real and fake
+    pair, as Gulrajani et al. 2017's Algorithm 1 draws it (a weight per pixel would not)."""
+    if x_real.shape != x_fake.shape:
+        raise ValueError(
+            "real and fake batches must have the same shape, got "
+            f"{tuple(x_real.shape)} and {tuple(x_fake.shape)}"
+        )
+    shape = (x_real.shape[0],) + (1,) * (x_real.ndim - 1)
+    eps = torch.rand(shape, generator=generator, device=x_real.device, dtype=x_real.dtype)
+    return eps * x_real.detach() + (1 - eps) * x_fake.detach(), eps
+
+
+def gradient_penalty(
+    out: torch.Tensor, x_hat: torch.Tensor, weight: float = 10.0, scaler: torch.amp.GradScaler | None = None
+) -> torch.Tensor:
+    r"""WGAN-GP's penalty: weight * E[(||grad_{x_hat} s(x_hat)||_2 - 1)^2] (Gulrajani et al. 2017).
+
+    ``out`` holds the critic's scores (B, 1) of ``x_hat`` (:func:`interpolates`), which must have
+    ``requires_grad`` set before the critic ran. The norm is taken over each sample's whole
+    flattened image (all of C x H x W), one norm per sample, and the default weight is the
+    paper's lambda = 10. The critic must have no batch norm: each score must depend on its
+    own x_hat only (the paper uses layer norm or none). One-centred, unlike R1 and R2: it pulls
+    the critic's slope towards 1 between the distributions, where R1 pulls it towards 0 at
+    the real data.
+    """
+    if weight < 0:
+        raise ValueError(f"the gradient penalty's weight must be >= 0, got {weight}")
+    if not x_hat.requires_grad:
+        raise ValueError("x_hat must have requires_grad=True before the critic runs on it")
+    total = out.sum()
+    if scaler is None:
+        (grad,) = torch.autograd.grad(total, x_hat, create_graph=True)
+    else:
+        scale = scaler.scale(torch.ones((), device=total.device))
+        (grad,) = torch.autograd.grad(scaler.scale(total), x_hat, create_graph=True)
+        grad = grad / scale
+    norms = grad.flatten(1).norm(2, dim=1)  # (B,): one norm per sample, over its whole image
+    return weight * (norms - 1).pow(2).mean()
+
+
 def r1_penalty(
     real_out: torch.Tensor, x_real: torch.Tensor, gamma: float, scaler: torch.amp.GradScaler | None = None
 ) -> torch.Tensor:
@@ -136,14 +277,7 @@ def r1_penalty(
         raise ValueError(f"the R1 weight gamma must be >= 0, got {gamma}")
     if not x_real.requires_grad:
         raise ValueError("x_real must have requires_grad=True before D runs on it, to take D's gradient")
-    total = real_out.sum()
-    if scaler is None:
-        (grad,) = torch.autograd.grad(total, x_real, create_graph=True)  # like x_real
-    else:
-        scale = scaler.scale(torch.ones((), device=total.device))  # the scale S, on the device: no sync
-        (grad,) = torch.autograd.grad(scaler.scale(total), x_real, create_graph=True)
-        grad = grad / scale  # S * gradient -> gradient
-    return 0.5 * gamma * grad.pow(2).sum() / real_out.numel()
+    return zero_centered_penalty(real_out, x_real, gamma, scaler)
 
 
 @dataclass(frozen=True)
@@ -152,21 +286,47 @@ class GANLoss:
 
     name: str
     d: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    g: Callable[[torch.Tensor], torch.Tensor]
-    #: True when D's output is a logit (D(x) = sigmoid(out)); False for LSGAN's raw scores.
+    g: Callable[..., torch.Tensor]
+    #: True when D's output is a logit (D(x) = sigmoid(out)); False for raw scores (LSGAN, WGAN,
+    #: hinge, RpGAN), whose monitors then show the mean score instead of a probability.
     logits: bool = True
+    #: True when G's loss needs D's scores of real images too (relativistic: ``g(fake, real)``).
+    relativistic: bool = False
+    #: the gradient penalty's weight this loss implies when a run sets none (10 for wgan-gp)
+    gp: float = 0.0
+    #: True for the cross-entropy games (minimax, non-saturating): targets 0 and 1, label smoothing
+    cross_entropy: bool = False
+
+    def generator_loss(self, fake_out: torch.Tensor, real_out: torch.Tensor | None = None) -> torch.Tensor:
+        """G's loss: ``g(fake_out)``, or ``g(fake_out, real_out)`` for a relativistic loss."""
+        if self.relativistic:
+            if real_out is None:
+                raise ValueError(f"the {self.name} loss pairs fakes with reals: give D's real scores too")
+            return self.g(fake_out, real_out)
+        return self.g(fake_out)
 
 
 LOSSES: dict[str, GANLoss] = {
-    "minimax": GANLoss("minimax", d_loss_bce, g_loss_minimax),
-    "nonsaturating": GANLoss("nonsaturating", d_loss_bce, g_loss_nonsaturating),
+    "minimax": GANLoss("minimax", d_loss_bce, g_loss_minimax, cross_entropy=True),
+    "nonsaturating": GANLoss("nonsaturating", d_loss_bce, g_loss_nonsaturating, cross_entropy=True),
     "lsgan": GANLoss("lsgan", d_loss_lsgan, g_loss_lsgan, logits=False),
+    # WGAN's critic must be kept Lipschitz: weight clipping (TrainConfig.clip) or a penalty
+    "wgan": GANLoss("wgan", d_loss_wgan, g_loss_wgan, logits=False),
+    "wgan-gp": GANLoss("wgan-gp", d_loss_wgan, g_loss_wgan, logits=False, gp=10.0),
+    "hinge": GANLoss("hinge", d_loss_hinge, g_loss_wgan, logits=False),
+    "rpgan": GANLoss("rpgan", d_loss_relativistic, g_loss_relativistic, logits=False, relativistic=True),
 }
-_ALIASES = {"saturating": "minimax", "ns": "nonsaturating", "non-saturating": "nonsaturating"}
+_ALIASES = {
+    "saturating": "minimax",
+    "ns": "nonsaturating",
+    "non-saturating": "nonsaturating",
+    "wgangp": "wgan-gp",
+    "relativistic": "rpgan",
+}
 
 
 def get_loss(name: str | GANLoss) -> GANLoss:
-    """The :class:`GANLoss` called ``name`` (``minimax``, ``nonsaturating``, ``lsgan``).
+    """The :class:`GANLoss` called ``name`` (a key of :data:`LOSSES` or an alias).
 
     A :class:`GANLoss` passes through unchanged. Raises ``ValueError`` naming the known
     losses for anything else.

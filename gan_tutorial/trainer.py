@@ -66,8 +66,12 @@ def check_images(x: torch.Tensor) -> None:
 
 
 def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """``(G, D)`` for ``config.model`` with ``config.model_args`` (:func:`models.build`)."""
-    return models.build(config.model, config.latent_dim, config.dropout, **config.model_args)
+    """``(G, D)`` for ``config.model`` with ``config.model_args`` (:func:`models.build`), D
+    spectrally normalised if ``config.spectral_norm`` (:func:`models.spectral_norm_`)."""
+    G, D = models.build(config.model, config.latent_dim, config.dropout, **config.model_args)
+    if config.spectral_norm:
+        models.spectral_norm_(D)
+    return G, D
 
 
 class BatchSampler:
@@ -210,16 +214,16 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class _IterationGraphs:
-    """A trainer's iteration captured as CUDA graphs, one per R1 weight, and replayed.
+    """A trainer's iteration captured as CUDA graphs, one per kind of step, and replayed.
 
-    Each kind of iteration (with and without lazy R1) first runs eagerly ``WARM_UP`` times on
+    Each kind of iteration (with and without lazy R1 and R2) first runs eagerly ``WARM_UP`` times on
     a side stream, so that the optimisers' state, library handles and workspaces come into
     being outside any graph. Right after the last of them the same iteration is captured
     (capture records the kernels without running them), and every later step replays it. The
     graph reads fixed buffers, which every step refills before it runs: batch indices copied
     from the sampler's permutation, codes drawn from the trainer's generator, and the step
     number for the divergence guard.
-    What the iteration reads as Python numbers (learning rates, the R1 weight) is fixed at
+    What the iteration reads as Python numbers (learning rates, penalties' weights) is fixed at
     capture: a changed learning rate needs a new trainer (or a resume from a checkpoint).
     """
 
@@ -235,35 +239,35 @@ class _IterationGraphs:
         self.graphs: dict[float, torch.cuda.CUDAGraph] = {}
         self.eager_runs: dict[float, int] = {}
 
-    def _body(self, r1: float) -> None:
+    def _body(self, lazy: float) -> None:
         t = self.trainer
         x_real = [t.sampler.x[self.idx[i]] for i in range(t.config.k)]
-        stats = t._iteration(x_real, list(self.z.unbind(0)), r1)
+        stats = t._iteration(x_real, list(self.z.unbind(0)), lazy)
         t._window.add(stats)
         t.guard.update(stats, self.step_number)
 
-    def step(self, r1: float, step: int) -> None:
+    def step(self, lazy: float, step: int) -> None:
         """Run one iteration: refill the buffers, then replay (or warm up and capture)."""
         t = self.trainer
         for i in range(t.config.k):
             self.idx[i].copy_(t.sampler.indices())
             self.z[i].normal_(generator=t.z_generator)
         self.step_number.fill_(step)
-        graph = self.graphs.get(r1)
+        graph = self.graphs.get(lazy)
         if graph is not None:
             graph.replay()
         else:
             main = torch.cuda.current_stream(t.device)
             self.stream.wait_stream(main)
             with torch.cuda.stream(self.stream):
-                self._body(r1)
+                self._body(lazy)
             main.wait_stream(self.stream)
-            self.eager_runs[r1] = self.eager_runs.get(r1, 0) + 1
-            if self.eager_runs[r1] >= self.WARM_UP:  # capture now; replay from the next step on
+            self.eager_runs[lazy] = self.eager_runs.get(lazy, 0) + 1
+            if self.eager_runs[lazy] >= self.WARM_UP:  # capture now; replay from the next step on
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, stream=self.stream):
-                    self._body(r1)
-                self.graphs[r1] = graph
+                    self._body(lazy)
+                self.graphs[lazy] = graph
 
 
 class Trainer:
@@ -303,10 +307,13 @@ class Trainer:
             G, D = build_models(config)  # initial weights from the seed
             self._rng_state = torch.get_rng_state()  # dropout continues this stream (see _own_rng)
         self.G, self.D = self.fast.place(G), self.fast.place(D)
-        if config.r1 and models.has_batch_norm(self.D):
+        penalties = {"r1": config.r1, "r2": config.r2, "gp": config.penalty}
+        used = [f"{name}={value}" for name, value in penalties.items() if value]
+        if used and models.has_batch_norm(self.D):
             raise ValueError(
-                f"r1={config.r1} needs a D without batch norm, and model {config.model!r} has one: "
-                "use model 'dcgan-bn-g' (batch norm in G only), or r1=0"
+                f"{', '.join(used)} needs a D without batch norm (each score's gradient with respect to "
+                f"its own image), and model {config.model!r} has one: use model 'dcgan-bn-g' (batch norm "
+                "in G only), or no gradient penalty"
             )
         # the average of G's weights that generate() samples from, if the config keeps one
         self.ema = EMA(self.G, config.ema) if config.ema > 0 else None
@@ -315,10 +322,8 @@ class Trainer:
         self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
         # one D pass over real and fake rows together, unless batch norm would mix their statistics
         self.joint_d_pass = not models.has_batch_norm(self.D)
-        betas = (config.beta1, config.beta2)
-        # the fast path's Adam: fused where this torch has the kernel (one pass over all the weights)
-        self.opt_G = self.fast.adam_optimizer(self.G.parameters(), config.lr_G, betas)
-        self.opt_D = self.fast.adam_optimizer(self.D.parameters(), config.lr_D, betas)
+        self.opt_G = self._optimizer(self.G, config.lr_G)
+        self.opt_D = self._optimizer(self.D, config.lr_D)
         self.loss = get_loss(config.loss)
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
@@ -331,6 +336,14 @@ class Trainer:
         self._window = _Window(self.device)
         self._last_save = time.monotonic()
         self._graphs = _IterationGraphs(self) if self.fast.cuda_graph else None
+
+    def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+        """The config's optimiser for ``module``: the fast path's Adam (fused where this torch has
+        the kernel: one pass over all the weights), or RMSprop (WGAN with weight clipping)."""
+        cfg = self.config
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(module.parameters(), lr=lr, capturable=self.fast.cuda_graph)
+        return self.fast.adam_optimizer(module.parameters(), lr, (cfg.beta1, cfg.beta2))
 
     def sample_z(self, n: int | None = None) -> torch.Tensor:
         """(n, latent_dim) standard normal codes from the trainer's own generator."""
@@ -432,13 +445,13 @@ class Trainer:
     def _step(self) -> None:
         """One iteration, with its statistics added to the window and shown to the guard."""
         self.step += 1
-        r1 = self._r1_weight()
+        lazy = self._lazy_factor()
         if self._graphs is not None:  # replay the captured iteration (eager until captured)
-            self._graphs.step(r1, self.step)
+            self._graphs.step(lazy, self.step)
         else:
             k = self.config.k
             stats = self._iteration(
-                [self.sampler() for _ in range(k)], [self.sample_z() for _ in range(k)], r1
+                [self.sampler() for _ in range(k)], [self.sample_z() for _ in range(k)], lazy
             )
             self._window.add(stats)
             self.guard.update(stats, self.step)
@@ -475,11 +488,13 @@ class Trainer:
                 self._rng_state = torch.get_rng_state()
 
     def _iteration(
-        self, x_real: list[torch.Tensor], z: list[torch.Tensor], r1: float
+        self, x_real: list[torch.Tensor], z: list[torch.Tensor], lazy: float
     ) -> dict[str, torch.Tensor]:
         """One iteration on given batches: ``k`` D steps (``x_real[i]``, ``z[i]``), one G step,
-        the moving average; returns the last steps' statistics (tensors, nothing read back)."""
-        k = self.config.k
+        the moving average; returns the last steps' statistics (tensors, nothing read back).
+        ``lazy`` multiplies R1's and R2's weights (:meth:`_lazy_factor`)."""
+        cfg = self.config
+        k = cfg.k
         for i in range(k):
             x_fake = None
             if i == k - 1:  # the last D step's fakes, graph kept, serve the G step too
@@ -487,20 +502,35 @@ class Trainer:
                     x_fake = self.G(z[i])
             stats = d_step(
                 self.G, self.D, self.opt_D, x_real[i], z[i], self.loss, self.fast, self.scaler_D, x_fake,
-                joint=self.joint_d_pass, r1=r1,
+                joint=self.joint_d_pass, r1=cfg.r1 * lazy, r2=cfg.r2 * lazy, gp=cfg.penalty,
+                clip=cfg.clip, smoothing=cfg.label_smoothing, noise=cfg.instance_noise,
             )  # fmt: skip
-        stats.update(g_step(self.G, self.D, self.opt_G, None, self.loss, self.fast, self.scaler_G, x_fake))
+        stats.update(
+            g_step(
+                self.G,
+                self.D,
+                self.opt_G,
+                None,
+                self.loss,
+                self.fast,
+                self.scaler_G,
+                x_fake,
+                x_real=x_real[-1],
+                joint=self.joint_d_pass,
+                noise=cfg.instance_noise,
+            )  # fmt: skip
+        )
         if self.ema is not None:
             self.ema.update(self.G)
         return stats
 
-    def _r1_weight(self) -> float:
-        """R1's weight for this step's D update: ``r1 * r1_every`` on every ``r1_every``-th step,
-        0 on the others ("lazy regularisation", Karras et al. 2020). For plain SGD that is the
-        same pull on average; Adam divides each step by a running scale of the gradients, so
-        with Adam it is only close to it (chapter 4)."""
+    def _lazy_factor(self) -> float:
+        """The factor on R1's and R2's weights for this step's D update: ``r1_every`` on every
+        ``r1_every``-th step, 0 on the others ("lazy regularisation", Karras et al. 2020). For
+        plain SGD that is the same pull on average; Adam divides each step by a running scale of
+        the gradients, so with Adam it is only close to it (chapter 4)."""
         cfg = self.config
-        return cfg.r1 * cfg.r1_every if cfg.r1 and self.step % cfg.r1_every == 0 else 0.0
+        return float(cfg.r1_every) if (cfg.r1 or cfg.r2) and self.step % cfg.r1_every == 0 else 0.0
 
     # -- checkpoints ----------------------------------------------------------------------
 

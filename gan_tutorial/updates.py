@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .losses import GANLoss, get_loss, r1_penalty
+from .losses import GANLoss, d_loss_bce_smoothed, get_loss, interpolates
 from .models import has_batch_norm
 
 if TYPE_CHECKING:  # only for the type hints: accel imports this module
@@ -66,6 +66,38 @@ def _backward_step(
     return torch.nan_to_num(grad, nan=0.0, posinf=0.0)
 
 
+def _penalties(
+    pairs: list[tuple[str, float, torch.Tensor, torch.Tensor]], scaler: torch.amp.GradScaler | None
+) -> dict[str, torch.Tensor]:
+    """D's gradient penalties from one ``autograd.grad`` call: ``pairs`` holds (name, weight,
+    scores, inputs) with name ``r1`` or ``r2`` (zero-centred: weight/2 E||grad||^2) or ``gp``
+    (one-centred: weight E[(||grad|| - 1)^2]). Each score depends on its own input row only, so
+    the gradient of the sum of all scores with respect to each input is, row by row, that
+    row's own gradient; one call shares the backward pass through D between the penalties."""
+    total = sum(out.sum() for _, _, out, _ in pairs)
+    inputs = [x for _, _, _, x in pairs]
+    if scaler is None:
+        grads = torch.autograd.grad(total, inputs, create_graph=True)
+    else:  # as losses.r1_penalty: scale before the gradient so small slopes survive fp16
+        scale = scaler.scale(torch.ones((), device=total.device))
+        grads = [g / scale for g in torch.autograd.grad(scaler.scale(total), inputs, create_graph=True)]
+    result = {}
+    for (name, weight, out, _), grad in zip(pairs, grads, strict=True):
+        if name == "gp":
+            norms = grad.float().flatten(1).norm(2, dim=1)  # one norm per sample, its whole image
+            result[name] = weight * (norms - 1).pow(2).mean()
+        else:
+            result[name] = 0.5 * weight * grad.float().pow(2).sum() / out.numel()
+    return result
+
+
+def _noisy(x: torch.Tensor, noise: float | torch.Tensor) -> torch.Tensor:
+    """``x`` plus instance noise of standard deviation ``noise`` (Sonderby et al. 2016), or ``x``."""
+    if isinstance(noise, (int, float)) and noise == 0:
+        return x
+    return x + noise * torch.randn_like(x)
+
+
 def d_step(
     G: nn.Module,
     D: nn.Module,
@@ -78,6 +110,11 @@ def d_step(
     x_fake: torch.Tensor | None = None,
     joint: bool = False,
     r1: float = 0.0,
+    r2: float = 0.0,
+    gp: float = 0.0,
+    clip: float = 0.0,
+    smoothing: float = 0.0,
+    noise: float | torch.Tensor = 0.0,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
@@ -95,9 +132,16 @@ def d_step(
     dimension: the same numbers as two passes when each row's output depends on that row
     alone (no batch norm), in larger, faster products. A D with batch norm is refused.
 
-    ``r1`` > 0 adds the R1 penalty ``r1 / 2 * E||grad_x l(x_real)||^2``
-    (:func:`losses.r1_penalty`) to D's loss; ``loss_D`` then includes it, and the penalty
-    alone is returned as ``r1``. It needs a D without batch norm (per-row gradients).
+    Regularisers (chapters 4 and 6), each added to ``loss_D`` and returned alone under its name:
+    ``r1`` > 0 adds R1, ``r1 / 2 * E||grad_x l(x_real)||^2`` (:func:`losses.r1_penalty`);
+    ``r2`` > 0 the same at the fakes (:func:`losses.r2_penalty`); ``gp`` > 0 WGAN-GP's
+    ``gp * E[(||grad s(x_hat)||_2 - 1)^2]`` at one random point per real/fake pair
+    (:func:`losses.interpolates`, :func:`losses.gradient_penalty`). All three need per-row
+    gradients, so a D with batch norm is refused. ``clip`` > 0 clamps every weight of D to
+    [-clip, clip] after the step (WGAN's weight clipping). ``smoothing`` > 0 gives the real
+    images target 1 - smoothing (one-sided label smoothing; cross-entropy losses only).
+    ``noise`` (a number or a 0-d tensor) adds Gaussian instance noise of that standard
+    deviation to everything D sees.
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
@@ -111,35 +155,60 @@ def d_step(
         x_real, x_fake = fast.images(x_real), fast.images(x_fake)
     if joint and has_batch_norm(D):
         raise ValueError("joint=True would mix real and fake rows in D's batch-norm statistics")
-    if r1 < 0:
-        raise ValueError(f"r1 (the R1 penalty's weight) must be >= 0, got {r1}")
-    if r1 and has_batch_norm(D):
+    for name, value in (("r1", r1), ("r2", r2), ("gp", gp), ("clip", clip)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0 (0: off), got {value}")
+    if (r1 or r2 or gp) and has_batch_norm(D):
+        which = "the gradient penalty of WGAN-GP" if gp else "the R1 and R2 penalties"
         raise ValueError(
-            "the R1 penalty needs each logit's gradient with respect to its own image, which batch "
-            "norm in D mixes across the batch: use a D without batch norm (model 'dcgan-bn-g')"
+            f"{which} needs each score's gradient with respect to its own image, which batch norm in "
+            "D mixes across the batch: use a D without batch norm (model 'dcgan-bn-g'; Gulrajani et al. "
+            "use layer norm or none in the critic)"
         )
+    if smoothing and not loss.cross_entropy:
+        raise ValueError(f"label smoothing needs a cross-entropy loss (targets 0 and 1), not {loss.name!r}")
+    x_real, x_fake = _noisy(x_real, noise), _noisy(x_fake, noise)
     if r1:
         x_real = x_real.detach().requires_grad_(True)  # D's gradient at the real images
+    if r2:
+        x_fake = x_fake.detach().requires_grad_(True)  # ... and at the fakes
+    parts = [x_real, x_fake]
+    if gp:
+        x_hat, _ = interpolates(x_real, x_fake)
+        parts.append(x_hat.requires_grad_(True))
     opt_D.zero_grad(set_to_none=True)
     with autocast():
-        if joint:  # one pass over both (the same function of each row; larger, faster products)
-            real_out, fake_out = D(torch.cat([x_real, x_fake])).split([len(x_real), len(x_fake)])
+        if joint:  # one pass over all rows (the same function of each row; larger, faster products)
+            outs = D(torch.cat(parts)).split([len(x) for x in parts])
         else:
-            real_out, fake_out = D(x_real), D(x_fake)
-    real_out, fake_out = real_out.float(), fake_out.float()
-    loss_D = loss.d(real_out, fake_out)
-    penalty = r1_penalty(real_out, x_real, r1, scaler) if r1 else None
-    if penalty is not None:
+            outs = [D(x) for x in parts]
+    real_out, fake_out = outs[0].float(), outs[1].float()
+    if smoothing:
+        loss_D = d_loss_bce_smoothed(real_out, fake_out, smoothing)
+    else:
+        loss_D = loss.d(real_out, fake_out)
+    wanted = [
+        (name, weight, out, x)
+        for name, weight, out, x in (("r1", r1, real_out, x_real), ("r2", r2, fake_out, x_fake))
+        if weight
+    ]
+    if gp:
+        wanted.append(("gp", gp, outs[2].float(), parts[2]))
+    penalties = _penalties(wanted, scaler) if wanted else {}
+    for penalty in penalties.values():
         loss_D = loss_D + penalty
     grad = _backward_step(loss_D, D, opt_D, scaler)
+    if clip:
+        with torch.no_grad():
+            for p in D.parameters():
+                p.clamp_(-clip, clip)
     stats = {
         "loss_D": loss_D.detach(),
         "d_real": _prob(real_out, loss),
         "d_fake": _prob(fake_out, loss),
         "grad_D": grad,
     }
-    if penalty is not None:
-        stats["r1"] = penalty.detach()
+    stats.update({name: penalty.detach() for name, penalty in penalties.items()})
     return stats
 
 
@@ -152,13 +221,18 @@ def g_step(
     fast: FastPath | None = None,
     scaler: torch.amp.GradScaler | None = None,
     x_fake: torch.Tensor | None = None,
+    x_real: torch.Tensor | None = None,
+    joint: bool = False,
+    noise: float | torch.Tensor = 0.0,
 ) -> dict[str, torch.Tensor]:
     """One update of G through a fixed D; D's parameters get no gradient and do not move.
 
     Returns detached tensors: ``loss_G``, ``d_fake_g`` (mean D(G(z)) seen by this step,
     i.e. after the D step) and ``grad_G``. ``fast`` and ``scaler`` as in :func:`d_step`.
     ``x_fake``, if given, is G(z) computed by the caller with its graph (as pytorch/examples
-    reuses the D step's fakes); ``z`` is then unused.
+    reuses the D step's fakes); ``z`` is then unused. A relativistic loss (RpGAN) pairs each
+    fake with a real image: give ``x_real`` (``joint=True``: one D pass over both, for a D
+    without batch norm). ``noise`` as in :func:`d_step`.
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
@@ -166,6 +240,10 @@ def g_step(
         raise ValueError("give the latent codes z, or a fake batch x_fake")
     if x_fake is not None and not x_fake.requires_grad:
         raise ValueError("x_fake carries no graph back to G (was it made under no_grad or detached?)")
+    if loss.relativistic and x_real is None:
+        raise ValueError(f"the {loss.name} loss pairs each fake with a real image: give x_real to g_step")
+    if joint and has_batch_norm(D):
+        raise ValueError("joint=True would mix real and fake rows in D's batch-norm statistics")
     opt_G.zero_grad(set_to_none=True)
     # Gradients flow through D to G, but D's own are not needed: freeze D for this step
     # and restore each parameter's flag afterwards (some may have been frozen on purpose).
@@ -175,9 +253,19 @@ def g_step(
         with autocast():
             if x_fake is None:
                 x_fake = G(z)
-            fake_out = D(fast.images(x_fake) if fast is not None else x_fake)
+            fake_in = _noisy(fast.images(x_fake) if fast is not None else x_fake, noise)
+            real_out = None
+            if loss.relativistic:
+                real_in = _noisy((fast.images(x_real) if fast is not None else x_real).detach(), noise)
+                if joint:
+                    real_out, fake_out = D(torch.cat([real_in, fake_in])).split([len(real_in), len(fake_in)])
+                else:
+                    real_out, fake_out = D(real_in), D(fake_in)
+                real_out = real_out.float()
+            else:
+                fake_out = D(fake_in)
         fake_out = fake_out.float()
-        loss_G = loss.g(fake_out)
+        loss_G = loss.generator_loss(fake_out, real_out)
         grad = _backward_step(loss_G, G, opt_G, scaler)
     finally:
         for p, flag in zip(D.parameters(), flags, strict=True):
@@ -234,7 +322,8 @@ def train(
     for step in range(1, steps + 1):
         for _ in range(k):
             stats = d_step(G, D, opt_D, sample_real(), sample_z(), loss, r1=r1)
-        stats.update(g_step(G, D, opt_G, sample_z(), loss))
+        x_real = sample_real() if loss.relativistic else None  # RpGAN's G loss pairs fakes with reals
+        stats.update(g_step(G, D, opt_G, sample_z(), loss, x_real=x_real))
         guard.update(stats, step)
         if step % log_every == 0 or step == steps:
             guard.check(step)

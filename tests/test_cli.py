@@ -71,7 +71,7 @@ def test_sample_pt_and_png(checkpoint, tmp_path):
         (["--data", "fake", "--steps", "0"], "must be a positive finite number"),
         (["--data", "fake", "--seconds", "nan"], "must be a positive finite number, got nan"),
         (["--data", "fake", "--steps", "1", "--lr-g", "nan"], "lr_G must be a finite number"),
-        (["--data", "fake", "--steps", "1", "--loss", "hinge"], "invalid choice"),
+        (["--data", "fake", "--steps", "1", "--loss", "wgan-div"], "invalid choice"),
         (["--data", "fake", "--steps", "1", "--device", "tpu"], "unknown device"),
         (["--data", "fake", "--steps", "1", "--model", "dcgan", "--r1", "1"], "dcgan-bn-g"),
     ],

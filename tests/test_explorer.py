@@ -169,7 +169,7 @@ def test_bad_settings_say_what_is_wrong():
     with pytest.raises(ValueError, match="unknown dataset"):
         ExplorerConfig(dataset="spiral")
     with pytest.raises(ValueError, match="unknown loss"):
-        ExplorerConfig(loss="wgan")
+        ExplorerConfig(loss="wasserstein-div")
     with pytest.raises(ValueError, match="k"):
         ExplorerConfig(k=0)
     with pytest.raises(ValueError, match="learning rates"):

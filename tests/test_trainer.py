@@ -91,7 +91,7 @@ def test_config_and_sampler_errors(x_small):
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig(model="transformer")
     with pytest.raises(ValueError, match="unknown loss"):
-        TrainConfig(loss="hinge")
+        TrainConfig(loss="wasserstein-div")
     with pytest.raises(ValueError, match="batch_size"):
         BatchSampler(x_small, 1000, 0)
     with pytest.raises(ValueError, match="budget"):

@@ -7,6 +7,8 @@ ends or is stopped with Ctrl-C or SIGTERM, and says how to continue it; at the e
 the judge's numbers for 10,000 samples::
 
     python -m gan_tutorial train --recipe fast --seconds 300
+    python -m gan_tutorial train --recipe wgan-gp --seconds 600
+    python -m gan_tutorial train --recipe dcgan --loss hinge --spectral-norm --r1 0 --seconds 600
     python -m gan_tutorial train --resume runs/20261202-101500-fast/checkpoint.pt --seconds 60
 """
 
@@ -25,6 +27,7 @@ import torch
 
 from .. import models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
+from ..config import OPTIMIZERS
 from ..losses import LOSSES
 from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted
 from ..updates import DivergenceError
@@ -79,10 +82,16 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
         if f.name in NOT_FLAGS:
             continue
         kind: Any = type(f.default)
+        meta = f" (default {f.default!r} in the classic recipe)"
+        if kind is bool:  # --spectral-norm / --no-spectral-norm; unset: the recipe's value
+            config.add_argument(
+                flag(f.name), dest=f.name.lower(), action=argparse.BooleanOptionalAction, default=None,
+                help=f.metadata["help"] + meta,
+            )  # fmt: skip
+            continue
         if f.name == "model":
             kind = _model_name
-        choices = sorted(LOSSES) if f.name == "loss" else None
-        meta = f" (default {f.default!r} in the classic recipe)"
+        choices = {"loss": sorted(LOSSES), "optimizer": list(OPTIMIZERS)}.get(f.name)
         config.add_argument(
             flag(f.name), dest=f.name.lower(), type=kind, choices=choices, help=f.metadata["help"] + meta
         )

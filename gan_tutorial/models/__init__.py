@@ -90,6 +90,30 @@ def check_options(name: str, model_args: dict[str, Any]) -> None:
         )
 
 
+def spectral_norm_(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every convolution and linear layer of
+    ``module``, in place, with ``torch.nn.utils.parametrizations.spectral_norm``; returns ``module``.
+
+    Each weight W is used as W / sigma(W), sigma the largest singular value of W reshaped to a
+    matrix (out_channels, in_channels x kernel), estimated by power iteration: one step per
+    forward pass in training mode, the vectors kept between passes. For a convolution that is
+    a bound on its operator norm, not the norm itself (Miyato et al.'s choice too). Batch norm
+    layers are left as they are. Apply it before moving the module to a device or an optimiser
+    sees its parameters: the layers' ``weight`` becomes a computed attribute and the trained
+    tensor is ``parametrizations.weight.original``."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    layers = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    if not layers:
+        raise ValueError(f"{type(module).__name__} has no convolution or linear layer to normalise")
+    for m in layers:
+        # a transposed convolution's weight is (in, out, ...): its output dimension is 1
+        spectral_norm(
+            m, n_power_iterations=n_power_iterations, dim=1 if isinstance(m, nn.ConvTranspose2d) else 0
+        )
+    return module
+
+
 def batch_norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """Every batch norm layer inside ``module`` (1-D, 2-D or 3-D), in ``modules()`` order."""
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -122,5 +146,6 @@ __all__ = [
     "mlp_gan",
     "options",
     "resolve",
+    "spectral_norm_",
     "toy_mlp",
 ]
