@@ -1,6 +1,6 @@
 """The checkers of every chapter's exercises: ``check("1.4", d_step_r1)`` says pass or what is wrong.
 
-Each exercise has an id ``"chapter.number"`` (``"0.1"`` ... ``"5.3"``), a name (what the learner
+Each exercise has an id ``"chapter.number"`` (``"0.1"`` ... ``"6.3"``), a name (what the learner
 writes, e.g. ``to_unit``), a stored solution and a checker. The checker runs the answer on
 inputs of its own, chosen so that the mistakes a learner would make give a different result,
 and compares it with something independent: a closed form, PyTorch's own function, the
@@ -17,7 +17,7 @@ it.
   so that a committed notebook runs top to bottom.
 
 What it prints never depends on timings, the machine or quick mode: the notebooks compare it.
-The exercises live in one module per chapter (``chapter0`` ... ``chapter5``); each registers
+The exercises live in one module per chapter (``chapter0`` ... ``chapter6``); each registers
 its checkers with :func:`exercise`.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-CHAPTERS = (0, 1, 2, 3, 4, 5)
+CHAPTERS = (0, 1, 2, 3, 4, 5, 6)
 
 
 class ExerciseError(AssertionError):
