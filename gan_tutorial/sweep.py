@@ -491,6 +491,7 @@ class MNISTRunner:
         n_samples: int = 2000,
         reference: str = "val",
         device: str | torch.device = "cpu",
+        keep: str | Path | None = None,
     ) -> None:
         from .metrics.judge import SPLITS
 
@@ -511,6 +512,7 @@ class MNISTRunner:
             )
         self.steps, self.seconds, self.n_samples = steps, seconds, n_samples
         self.reference, self.device = reference, torch.device(device)
+        self.keep = Path(keep) if keep is not None else None
         self._x_train: torch.Tensor | None = None
         self._judge: Any = None
 
@@ -545,6 +547,8 @@ class MNISTRunner:
         except DivergenceError as err:
             return self._diverged(err.step, time.perf_counter() - start)
         seconds = time.perf_counter() - start
+        if self.keep is not None:
+            trainer.save(self.checkpoint(config, seed))
         x_fake = trainer.generate(self.n_samples).float()
         if not bool(torch.isfinite(x_fake).all()):  # NaN samples from weights the guard did not see go bad
             return self._diverged(trainer.step, seconds)
@@ -559,6 +563,15 @@ class MNISTRunner:
             "diverged": False,
         }
 
+    def checkpoint(self, config: Any, seed: int) -> Path:
+        """Where a runner with ``keep`` writes the checkpoint of the run (``config``, ``seed``):
+        ``keep/<digest of the config and seed>.pt``, so that the same run maps to the same file."""
+        if self.keep is None:
+            raise ValueError("this runner keeps no checkpoints: make it with keep=<a folder>")
+        config = dataclasses.replace(config, seed=seed)
+        text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=repr)
+        return self.keep / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.pt"
+
 
 def mnist_runner(
     steps: int | None = None,
@@ -566,6 +579,7 @@ def mnist_runner(
     n_samples: int = 2000,
     reference: str = "val",
     device: str | torch.device = "cpu",
+    keep: str | Path | None = None,
 ) -> MNISTRunner:
     """A runner that trains a :class:`~gan_tutorial.config.TrainConfig` on MNIST and scores it with the judge.
 
@@ -579,8 +593,11 @@ def mnist_runner(
     ``kl``, ``steps``, ``train_seconds`` and ``diverged``; a run that diverges
     (:class:`updates.DivergenceError`) gives ``diverged=True`` and NaN scores instead of an error.
     Numbers at different ``n_samples`` are not comparable: small samples inflate the distance.
+    With ``keep`` (a folder) each finished run also writes its checkpoint there, at
+    :meth:`MNISTRunner.checkpoint`, so a chosen run can be sampled or scored again later (on
+    the test reference, once) without training it again.
     """
-    return MNISTRunner(steps, seconds, n_samples, reference, device)
+    return MNISTRunner(steps, seconds, n_samples, reference, device, keep)
 
 
 # ---------------------------------------------------------------------------------------

@@ -477,3 +477,20 @@ def test_mnist_runner_on_a_tiny_budget(mnist, monkeypatch):
     x_train = runner._x_train
     runner(RECIPES["classic"], 1)
     assert runner._x_train is x_train  # MNIST loaded once
+
+
+def test_mnist_runner_keeps_each_runs_checkpoint(mnist, monkeypatch, tmp_path):
+    from gan_tutorial.trainer import load_generator
+
+    monkeypatch.setitem(judge.SPLITS, "val", ("train", 50_000, 51_000))
+    monkeypatch.setitem(judge.FLOOR_POOLS, "val", (("train", 40_000, 41_000),))
+    runner = sweep.mnist_runner(steps=3, n_samples=100, keep=tmp_path)
+    config = RECIPES["classic"]
+    runner(config, 0)
+    path = runner.checkpoint(config, 0)
+    assert path.exists() and path.parent == tmp_path
+    assert runner.checkpoint(config, 1) != path and runner.checkpoint(config, 0) == path
+    G = load_generator(path)
+    assert G(torch.randn(2, config.latent_dim)).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="keep"):
+        sweep.mnist_runner(steps=1).checkpoint(config, 0)
