@@ -45,6 +45,9 @@ class TrainConfig:
     beta2: float = field(default=0.999, metadata={"help": "Adam's beta2"})
     dropout: float = field(default=0.3, metadata={"help": "dropout in D after each hidden layer"})
     ema: float = field(default=0.0, metadata={"help": "decay of a moving average of G's weights (0: none)"})
+    ema_warmup: bool = field(
+        default=False, metadata={"help": "the average's decay starts low: min(ema, (1 + t) / (10 + t))"}
+    )
     r1: float = field(default=0.0, metadata={"help": "weight gamma of the R1 penalty on D at real images"})
     r1_every: int = field(default=4, metadata={"help": "apply R1 every N steps, weighted N times (lazy)"})
     r2: float = field(default=0.0, metadata={"help": "weight gamma of the R2 penalty on D at the fakes"})
@@ -103,8 +106,9 @@ class TrainConfig:
             )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if not isinstance(self.spectral_norm, bool):
-            raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}")
+        for name in ("spectral_norm", "ema_warmup"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
             raise ValueError(f"Adam's betas must be in [0, 1), got beta1={self.beta1}, beta2={self.beta2}")
 
@@ -128,7 +132,8 @@ POLICY = ("log_every", "checkpoint_every", "checkpoint_seconds")
 #: norm in G's hidden layers, Adam 1e-3 for both players, and samples from a moving average
 #: of G's weights (decay 0.998). ``dcgan`` is chapter 4's: the DCGAN with batch norm in G only,
 #: G narrower (ngf 24) and D one 3 x 3 convolution deeper (``dcgan-bn-g-deep-d``), the R1 penalty
-#: on D (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average.
+#: on D (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average. Chapter 6 adds
+#: ``wgan`` and ``wgan-gp`` (the papers' settings) and ``r3gan`` (chapter 4's with R3GAN's loss).
 RECIPES: dict[str, TrainConfig] = {
     "classic": TrainConfig(),
     "fast": TrainConfig(model="mlp-bn", lr_G=1e-3, lr_D=1e-3, ema=0.998),
@@ -138,6 +143,7 @@ RECIPES: dict[str, TrainConfig] = {
     # chapter 6: Arjovsky et al. 2017's WGAN (RMSProp 5e-5, weights clipped to 0.01, 5 critic steps
     # per G step) and Gulrajani et al. 2017's WGAN-GP (lambda 10 through the loss, 5 critic steps,
     # Adam 1e-4 with betas (0.5, 0.9), no batch norm in the critic), both sampled from an average
+    # with a warm-up (their iterations are few on a CPU: a plain average would keep the initial G)
     "wgan": TrainConfig(
         model="dcgan-bn-g",
         loss="wgan",
@@ -148,6 +154,7 @@ RECIPES: dict[str, TrainConfig] = {
         clip=0.01,
         k=5,
         ema=0.999,
+        ema_warmup=True,
     ),
     "wgan-gp": TrainConfig(
         model="dcgan-bn-g",
@@ -159,6 +166,23 @@ RECIPES: dict[str, TrainConfig] = {
         beta2=0.9,
         k=5,
         ema=0.999,
+        ema_warmup=True,
+    ),
+    # chapter 6's tuned recipe: chapter 4's networks and budget with R3GAN's objective (Huang et al.
+    # 2024): the relativistic pairing loss with R1 and R2 (each 0.5, lazily every 4 steps) and
+    # Adam's beta1 = 0, beta2 = 0.99 as in their paper
+    "r3gan": TrainConfig(
+        model="dcgan-bn-g-deep-d",
+        loss="rpgan",
+        dropout=0.0,
+        batch_size=32,
+        lr_G=2e-3,
+        lr_D=2e-3,
+        beta1=0.0,
+        beta2=0.99,
+        ema=0.999,
+        r1=0.5,
+        r2=0.5,
     ),
     # for a GPU with CUDA graphs, where a step costs about the same from batch 32 to 128
     # (chapter 4, section 8): larger batches, and a longer average for ~10x more steps; the

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -840,3 +841,17 @@ def diagnose(
             )
         )
     return found
+
+
+def diagnose_trainer(trainer: Any) -> list[Finding]:
+    """:func:`diagnose` for a :class:`~gan_tutorial.trainer.Trainer` after (some of) a run: its
+    history, its config's loss and penalty, its G and D, and a batch of its training images."""
+    cfg = trainer.config
+    return diagnose(
+        trainer.history,
+        loss=cfg.loss,
+        G=trainer.G,
+        D=trainer.D,
+        data=trainer.sampler.x[: cfg.batch_size],
+        gradient_penalty=bool(cfg.penalty),
+    )

@@ -140,16 +140,30 @@ class EMA:
     ``avg <- decay * avg + (1 - decay) * live``. Integer buffers (batch norm's step
     counter) are copied. The average forgets with a half-life of
     ``log(1/2) / log(decay)`` updates (693 for 0.999).
+
+
+    With ``warmup=True`` the decay of update number t (counted from 1) is
+    ``min(decay, (1 + t) / (10 + t))``, TensorFlow's ``num_updates`` rule: the first updates
+    forget fast, so a short run's average does not keep the initial weights (after n updates
+    of a constant decay their share is still decay^n: 0.37 after 1,000 updates at 0.999).
     """
 
-    def __init__(self, module: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, module: nn.Module, decay: float = 0.999, warmup: bool = False) -> None:
         if not 0 <= decay < 1:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
-        self.decay = decay
+        self.decay, self.warmup = decay, warmup
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
 
+    def decay_at(self, t: int) -> float:
+        """The decay of update number ``t`` (1 for the first)."""
+        return min(self.decay, (1 + t) / (10 + t)) if self.warmup else self.decay
+
     @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
+    def update(self, module: nn.Module, t: int | None = None) -> None:
+        """Move the average towards ``module``; ``t``, the update's number, sets the warm-up's decay."""
+        if self.warmup and t is None:
+            raise ValueError("an EMA with warmup=True needs the update's number t")
+        decay = self.decay_at(t) if t is not None else self.decay
         avg = self.module.state_dict()
         floats, targets = [], []
         for name, live in module.state_dict().items():
@@ -158,7 +172,7 @@ class EMA:
                 targets.append(live)
             else:
                 avg[name].copy_(live)
-        torch._foreach_lerp_(floats, targets, 1 - self.decay)  # avg + (1 - decay) (live - avg), all at once
+        torch._foreach_lerp_(floats, targets, 1 - decay)  # avg + (1 - decay) (live - avg), all at once
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()

@@ -183,22 +183,32 @@ def g_loss_relativistic(fake_scores: torch.Tensor, real_scores: torch.Tensor) ->
     return d_loss_relativistic(fake_scores, real_scores)
 
 
+def input_gradients(
+    total: torch.Tensor, inputs: list[torch.Tensor], scaler: torch.amp.GradScaler | None = None
+) -> list[torch.Tensor]:
+    """The gradients of the scalar ``total`` with respect to each of ``inputs`` (each must have
+    ``requires_grad``), with ``create_graph=True`` so that a penalty built from them trains D.
+
+    With a ``GradScaler`` (the fp16 path) ``total`` is scaled before the gradient is taken and
+    the gradients unscaled after, as PyTorch's recipe for gradient penalties under mixed
+    precision does, so that small slopes do not underflow in fp16.
+    """
+    if scaler is None:
+        return list(torch.autograd.grad(total, inputs, create_graph=True))
+    scale = scaler.scale(torch.ones((), device=total.device))  # the scale S, on the device: no sync
+    return [g / scale for g in torch.autograd.grad(scaler.scale(total), inputs, create_graph=True)]
+
+
 def zero_centered_penalty(
     out: torch.Tensor, x: torch.Tensor, gamma: float, scaler: torch.amp.GradScaler | None = None
 ) -> torch.Tensor:
     """gamma / 2 * E[ ||grad_x out||^2 ] with the mean over ``out``'s elements: R1 at real images,
-    R2 at fakes (:func:`r1_penalty` says how the gradient is taken)."""
+    R2 at fakes (:func:`input_gradients` takes the gradient)."""
     if gamma < 0:
         raise ValueError(f"the penalty's weight gamma must be >= 0, got {gamma}")
     if not x.requires_grad:
         raise ValueError("x must have requires_grad=True before D runs on it, to take D's gradient")
-    total = out.sum()
-    if scaler is None:
-        (grad,) = torch.autograd.grad(total, x, create_graph=True)  # like x
-    else:
-        scale = scaler.scale(torch.ones((), device=total.device))  # the scale S, on the device: no sync
-        (grad,) = torch.autograd.grad(scaler.scale(total), x, create_graph=True)
-        grad = grad / scale  # S * gradient -> gradient
+    (grad,) = input_gradients(out.sum(), [x], scaler)  # like x
     return 0.5 * gamma * grad.pow(2).sum() / out.numel()
 
 
@@ -243,13 +253,7 @@ def gradient_penalty(
         raise ValueError(f"the gradient penalty's weight must be >= 0, got {weight}")
     if not x_hat.requires_grad:
         raise ValueError("x_hat must have requires_grad=True before the critic runs on it")
-    total = out.sum()
-    if scaler is None:
-        (grad,) = torch.autograd.grad(total, x_hat, create_graph=True)
-    else:
-        scale = scaler.scale(torch.ones((), device=total.device))
-        (grad,) = torch.autograd.grad(scaler.scale(total), x_hat, create_graph=True)
-        grad = grad / scale
+    (grad,) = input_gradients(out.sum(), [x_hat], scaler)
     norms = grad.flatten(1).norm(2, dim=1)  # (B,): one norm per sample, over its whole image
     return weight * (norms - 1).pow(2).mean()
 

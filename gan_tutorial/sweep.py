@@ -440,7 +440,7 @@ def _train_members(
             D.sigma = s.instance_noise * max(0.0, 1.0 - step / (0.5 * s.steps))
             for _ in range(s.k):
                 d_step(G, D, opt_D, real(), codes(), loss, r1=s.r1 * E)  # r1 scaled like the losses
-            g_step(G, D, opt_G, codes(), loss)
+            g_step(G, D, opt_G, codes(), loss, x_real=real() if loss.relativistic else None)
         with torch.no_grad():
             x_fake = G(z.to(device).expand(E, -1, -1)).cpu()  # (E, 2500, dim), every run on the same codes
     finite = [

@@ -316,7 +316,7 @@ class Trainer:
                 "in G only), or no gradient penalty"
             )
         # the average of G's weights that generate() samples from, if the config keeps one
-        self.ema = EMA(self.G, config.ema) if config.ema > 0 else None
+        self.ema = EMA(self.G, config.ema, config.ema_warmup) if config.ema > 0 else None
         self._ema_sampler: tuple[int, torch.nn.Module] | None = None  # (step, recalibrated copy)
         self.G, self.D = self.fast.compiled(self.G), self.fast.compiled(self.D)  # if compile=True
         self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
@@ -335,7 +335,8 @@ class Trainer:
         self.guard = DivergenceGuard(self.device)
         self._window = _Window(self.device)
         self._last_save = time.monotonic()
-        self._graphs = _IterationGraphs(self) if self.fast.cuda_graph else None
+        # a warm-up's decay changes every step, which a captured graph cannot: those runs stay eager
+        self._graphs = _IterationGraphs(self) if self.fast.cuda_graph and not config.ema_warmup else None
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         """The config's optimiser for ``module``: the fast path's Adam (fused where this torch has
@@ -521,7 +522,7 @@ class Trainer:
             )  # fmt: skip
         )
         if self.ema is not None:
-            self.ema.update(self.G)
+            self.ema.update(self.G, self.step)
         return stats
 
     def _lazy_factor(self) -> float:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .losses import GANLoss, d_loss_bce_smoothed, get_loss, interpolates
+from .losses import GANLoss, d_loss_bce_smoothed, get_loss, input_gradients, interpolates
 from .models import has_batch_norm
 
 if TYPE_CHECKING:  # only for the type hints: accel imports this module
@@ -75,12 +75,7 @@ def _penalties(
     the gradient of the sum of all scores with respect to each input is, row by row, that
     row's own gradient; one call shares the backward pass through D between the penalties."""
     total = sum(out.sum() for _, _, out, _ in pairs)
-    inputs = [x for _, _, _, x in pairs]
-    if scaler is None:
-        grads = torch.autograd.grad(total, inputs, create_graph=True)
-    else:  # as losses.r1_penalty: scale before the gradient so small slopes survive fp16
-        scale = scaler.scale(torch.ones((), device=total.device))
-        grads = [g / scale for g in torch.autograd.grad(scaler.scale(total), inputs, create_graph=True)]
+    grads = input_gradients(total, [x for _, _, _, x in pairs], scaler)
     result = {}
     for (name, weight, out, _), grad in zip(pairs, grads, strict=True):
         if name == "gp":

@@ -446,3 +446,16 @@ def test_diagnose_probes_a_penalty_function_on_the_data_shape():
     findings = diagnose(_healthy(), loss="wgan-gp", data=x, gradient_penalty=bugs._penalty_per_coordinate)
     assert [f.code for f in findings] == ["gp_interpolates"]
     assert diagnose(_healthy(), loss="wgan-gp", data=x, gradient_penalty=gradient_penalty) == []
+
+
+def test_a_trainers_run_is_diagnosed_with_its_config():
+    from gan_tutorial.trainer import TrainConfig, Trainer
+
+    x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    t = Trainer(TrainConfig(model="dcgan-bn-g", loss="wgan-gp", dropout=0.0, batch_size=16, log_every=1), x)
+    t.run(steps=6, progress=False)
+    codes = [f.code for f in doctor.diagnose_trainer(t)]
+    assert "negative_loss" not in codes  # a critic's loss below 0 is no bug
+    half = Trainer(TrainConfig(batch_size=16, log_every=1), (x + 1) / 2)  # images in [0, 1]
+    half.run(steps=5, progress=False)
+    assert "data_range" in [f.code for f in doctor.diagnose_trainer(half)]

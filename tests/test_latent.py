@@ -93,6 +93,25 @@ def test_ema_update_rule():
         EMA(net, decay=1.0)
 
 
+def test_ema_warm_up_forgets_the_initial_weights_fast():
+    net = nn.Linear(2, 1, bias=False)
+    ema = EMA(net, decay=0.999, warmup=True)
+    assert ema.decay_at(1) == pytest.approx(2 / 11) and ema.decay_at(10_000) == 0.999
+    init = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    for t in range(1, 101):
+        ema.update(net, t)
+    # the initial weights' share after 100 updates: the product of the decays, (2 * 3 * ... ) / ...
+    share = math.prod(min(0.999, (1 + t) / (10 + t)) for t in range(1, 101))
+    torch.testing.assert_close(ema.module.weight, share * init + (1 - share) * net.weight.detach())
+    assert share < 1e-3 < 0.999**100
+    with pytest.raises(ValueError, match="number t"):
+        ema.update(net)
+    plain = EMA(net, decay=0.9)
+    assert plain.decay_at(1) == 0.9
+
+
 def test_recalibrated_batch_norm_measures_the_statistics_of_the_given_weights():
     torch.manual_seed(3)
     G = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
