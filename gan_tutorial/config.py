@@ -133,7 +133,8 @@ POLICY = ("log_every", "checkpoint_every", "checkpoint_seconds")
 #: of G's weights (decay 0.998). ``dcgan`` is chapter 4's: the DCGAN with batch norm in G only,
 #: G narrower (ngf 24) and D one 3 x 3 convolution deeper (``dcgan-bn-g-deep-d``), the R1 penalty
 #: on D (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average. Chapter 6 adds
-#: ``wgan`` and ``wgan-gp`` (the papers' settings) and ``r3gan`` (chapter 4's with R3GAN's loss).
+#: ``wgan`` and ``wgan-gp`` (the papers' settings) and ``r3gan`` (chapter 4's with R3GAN's loss);
+#: chapter 7 ``cgan``, asked for a digit.
 RECIPES: dict[str, TrainConfig] = {
     "classic": TrainConfig(),
     "fast": TrainConfig(model="mlp-bn", lr_G=1e-3, lr_D=1e-3, ema=0.998),
@@ -183,6 +184,12 @@ RECIPES: dict[str, TrainConfig] = {
         ema=0.999,
         r1=0.5,
         r2=0.5,
+    ),
+    # chapter 7's conditional GAN: chapter 4's recipe (nonsaturating loss, R1 0.5 lazily every 4
+    # steps, batch 32, Adam 2e-3, an average of G) with the label given to D by projection
+    # (Miyato & Koyama 2018), the better of the two conditionings at equal time in chapter 7
+    "cgan": TrainConfig(
+        model="cgan-projection", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
     ),
     # for a GPU with CUDA graphs, where a step costs about the same from batch 32 to 128
     # (chapter 4, section 8): larger batches, and a longer average for ~10x more steps; the

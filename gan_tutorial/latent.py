@@ -27,11 +27,12 @@ check, and an EMA of G.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
 
-from .models import batch_norm_layers
+from .models import batch_norm_layers, check_labels, is_conditional
 
 
 def codes(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
@@ -42,24 +43,61 @@ def codes(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def random_labels(n: int, num_classes: int = 10, seed: int = 0) -> torch.Tensor:
+    """``n`` digits drawn uniformly from 0..num_classes-1, (n,) int64, from a CPU generator of their
+    own seeded with ``seed`` (the labels a conditional G draws when none are asked for)."""
+    return torch.randint(num_classes, (n,), generator=torch.Generator().manual_seed(seed + 7919))
+
+
+def labels_for(G: nn.Module, n: int, labels: torch.Tensor | int | None, seed: int = 0) -> torch.Tensor:
+    """The (n,) digits conditional ``G`` is asked for: ``labels`` (an int for all n, or n digits),
+    or uniform random ones (:func:`random_labels`); a ``ValueError`` names a bad one."""
+    k = G.num_classes
+    if labels is None:
+        return random_labels(n, k, seed)
+    if isinstance(labels, int) and not isinstance(labels, bool):
+        if not 0 <= labels < k:
+            raise ValueError(f"the label must be a digit from 0 to {k - 1}, got {labels}")
+        return torch.full((n,), labels, dtype=torch.long)
+    check_labels(labels, n, k)
+    return labels.long().cpu()
+
+
 @torch.no_grad()
 def generate(
-    G: nn.Module, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0, chunk: int = 1000
+    G: nn.Module,
+    n: int | None = None,
+    z: torch.Tensor | None = None,
+    seed: int = 0,
+    chunk: int = 1000,
+    labels: torch.Tensor | int | None = None,
 ) -> torch.Tensor:
     """G(z) for the codes ``z``, or for ``n`` codes drawn with ``seed`` (:func:`codes`), in eval
     mode (restored after) and in chunks of ``chunk`` codes to bound memory: (n, ...) on G's device.
 
-    ``G`` needs a ``latent_dim`` attribute when ``z`` is not given.
+    ``G`` needs a ``latent_dim`` attribute when ``z`` is not given. A conditional G (chapter 7)
+    draws the digits ``labels`` (:func:`labels_for`: one int, n digits, or uniform random ones);
+    an unconditional G given labels raises a ``ValueError``.
     """
     if z is None:
         if n is None:
             raise ValueError("give the number of samples n or the codes z")
         z = codes(n, G.latent_dim, seed)
     device = next(G.parameters()).device
+    if is_conditional(G):
+        y = labels_for(G, len(z), labels, seed).split(chunk)
+    elif labels is not None:
+        raise ValueError(
+            f"this generator ({type(G).__name__}) is unconditional and cannot be asked for a digit; "
+            "drop the labels, or train a conditional model (--recipe cgan)"
+        )
+    else:
+        y = [None] * math.ceil(len(z) / chunk)
     was_training = G.training
     G.eval()
     try:
-        return torch.cat([G(c.to(device)) for c in z.split(chunk)])
+        chunks = zip(z.split(chunk), y, strict=True)
+        return torch.cat([G(c.to(device)) if t is None else G(c.to(device), t.to(device)) for c, t in chunks])
     finally:
         G.train(was_training)
 
@@ -209,8 +247,14 @@ def recalibrate_batch_norm(
             m.momentum = None  # None: a cumulative (equal-weight) average over the batches
         G.train()
         gen = torch.Generator().manual_seed(seed)
+        conditional = is_conditional(G)
         for start in range(0, n, batch_size):
-            G(torch.randn(min(batch_size, n - start), G.latent_dim, generator=gen).to(device))
+            b = min(batch_size, n - start)
+            z = torch.randn(b, G.latent_dim, generator=gen).to(device)
+            if conditional:  # uniform digits: the mix a sampler asks for on average
+                G(z, torch.randint(G.num_classes, (b,), generator=gen).to(device))
+            else:
+                G(z)
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum  # as before, should anyone train the copy
     return G.eval()

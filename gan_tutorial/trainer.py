@@ -29,6 +29,11 @@ reseeds nor consumes the global generator. A checkpoint resumed on another kind 
 (written on the CPU, resumed on a GPU) continues from the same weights, optimisers and
 batch order, with new latent codes: the two devices' random generators differ. On a GPU,
 dropout draws from the device's own global generator (GPU runs are not bit-reproducible).
+
+**Labels (chapter 7).** A conditional model (``cgan-concat``, ``cgan-projection``) trains on
+images with their labels, ``Trainer(config, (x, y))``: each batch of images comes with its
+digits, the fakes of a step are asked for the same digits (:func:`updates.d_step`), and
+:meth:`Trainer.generate` takes the digits to draw.
 """
 
 from __future__ import annotations
@@ -78,13 +83,14 @@ class BatchSampler:
     """Random batches of a tensor, reshuffled every epoch, with a state that can be saved.
 
     The state is the CPU generator's state at the start of the epoch plus the position in
-    it; restoring it redraws the same permutation and continues from the same batch.
+    it; restoring it redraws the same permutation and continues from the same batch. ``y``
+    (optional) holds a label per row of ``x``; :meth:`labelled` gives a batch with its labels.
     """
 
-    def __init__(self, x: torch.Tensor, batch_size: int, seed: int) -> None:
+    def __init__(self, x: torch.Tensor, batch_size: int, seed: int, y: torch.Tensor | None = None) -> None:
         if not 0 < batch_size <= x.shape[0]:
             raise ValueError(f"batch_size must be between 1 and the {x.shape[0]} images, got {batch_size}")
-        self.x, self.batch_size = x, batch_size
+        self.x, self.y, self.batch_size = x, y, batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self._new_epoch()
 
@@ -103,6 +109,11 @@ class BatchSampler:
 
     def __call__(self) -> torch.Tensor:
         return self.x[self.indices()]  # (B, 1, 28, 28)
+
+    def labelled(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch and its labels (``None`` without labels): (B, 1, 28, 28) and (B,)."""
+        idx = self.indices()
+        return self.x[idx], None if self.y is None else self.y[idx]
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_state": self.epoch_state, "pos": self.pos}
@@ -242,7 +253,8 @@ class _IterationGraphs:
     def _body(self, lazy: float) -> None:
         t = self.trainer
         x_real = [t.sampler.x[self.idx[i]] for i in range(t.config.k)]
-        stats = t._iteration(x_real, list(self.z.unbind(0)), lazy)
+        y = None if t.sampler.y is None else [t.sampler.y[self.idx[i]] for i in range(t.config.k)]
+        stats = t._iteration(x_real, list(self.z.unbind(0)), lazy, y)
         t._window.add(stats)
         t.guard.update(stats, self.step_number)
 
@@ -273,6 +285,9 @@ class _IterationGraphs:
 class Trainer:
     """Trains ``G`` and ``D`` of ``config`` on images ``x_train`` (N, 1, 28, 28) in [-1, 1].
 
+    A conditional model needs the images' labels: ``x_train`` as a pair ``(x, y)`` (what
+    ``data.load_mnist(labels=True)`` returns) or ``labels=y``, y (N,) digits 0..9.
+
     ``out_dir`` (optional) receives ``checkpoint.pt`` (see the module docstring for when).
     After :meth:`run`, ``history`` holds the monitors, each averaged over the ``log_every``
     steps before it was logged. ``compile=True`` compiles G and D with ``torch.compile`` (the
@@ -291,7 +306,12 @@ class Trainer:
         compile: bool = False,
         cuda_graphs: bool = True,
         fast: accel.FastPath | None = None,
+        labels: torch.Tensor | None = None,
     ) -> None:
+        if isinstance(x_train, (tuple, list)):
+            if len(x_train) != 2 or labels is not None:
+                raise ValueError("give the training images x, or one pair (x, y) of images and labels")
+            x_train, labels = x_train
         check_images(x_train)
         self.config, self.device = config, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -306,6 +326,19 @@ class Trainer:
             torch.manual_seed(config.seed)
             G, D = build_models(config)  # initial weights from the seed
             self._rng_state = torch.get_rng_state()  # dropout continues this stream (see _own_rng)
+        self.conditional = models.is_conditional(G)
+        if self.conditional and labels is None:
+            raise ValueError(
+                f"model {config.model!r} is conditional and trains on images with their labels: give "
+                "Trainer(config, (x, y)), e.g. data.load_mnist(labels=True)"
+            )
+        if not self.conditional and labels is not None:
+            raise ValueError(
+                f"model {config.model!r} is unconditional and takes no labels: pass the images alone, "
+                "or choose a conditional model (cgan-concat, cgan-projection)"
+            )
+        if labels is not None:
+            models.check_labels(labels, len(x_train), G.num_classes, "training labels")
         self.G, self.D = self.fast.place(G), self.fast.place(D)
         penalties = {"r1": config.r1, "r2": config.r2, "gp": config.penalty}
         used = [f"{name}={value}" for name, value in penalties.items() if value]
@@ -325,10 +358,12 @@ class Trainer:
         self.opt_G = self._optimizer(self.G, config.lr_G)
         self.opt_D = self._optimizer(self.D, config.lr_D)
         self.loss = get_loss(config.loss)
-        self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed)
+        y_train = labels.to(self.device) if labels is not None else None
+        self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed, y_train)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
-        # 64 codes fixed for the whole run: the grid a reader watches improve
+        # 64 codes fixed for the whole run: the grid a reader watches improve (digits 0..9 in turn)
         self.fixed_z = latent.codes(64, config.latent_dim, seed=1234)
+        self.fixed_labels = torch.arange(64) % G.num_classes if self.conditional else None
         self.step = 0
         self.history = History()
         self.last_checkpoint: Path | None = None
@@ -352,12 +387,19 @@ class Trainer:
         return torch.randn(n, self.config.latent_dim, generator=self.z_generator, device=self.device)
 
     def generate(
-        self, n: int | None = None, z: torch.Tensor | None = None, seed: int = 0, average: bool = True
+        self,
+        n: int | None = None,
+        z: torch.Tensor | None = None,
+        seed: int = 0,
+        average: bool = True,
+        labels: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """G(z) in eval mode, (n, 1, 28, 28), on the trainer's device (:func:`latent.generate`).
 
         ``z`` defaults to the 64 fixed codes, or with ``n`` to n codes drawn with ``seed``
-        from a generator of their own (evaluating never disturbs the training RNGs). With
+        from a generator of their own (evaluating never disturbs the training RNGs). A
+        conditional G draws the digits ``labels`` (one int, or one per code); without them,
+        the fixed codes get digits 0..9 in turn and drawn codes uniform random digits. With
         ``average`` (the default) the samples come from the moving average of G's weights
         when the config keeps one (``ema`` > 0), with its batch norms' statistics measured
         again under the averaged weights (:func:`latent.recalibrate_batch_norm`, once per
@@ -366,7 +408,8 @@ class Trainer:
         G = self.average_generator() if average and self.ema is not None else self.G
         if z is None and n is None:
             z = self.fixed_z
-        return latent.generate(G, n, z=z, seed=seed)
+            labels = self.fixed_labels if labels is None else labels
+        return latent.generate(G, n, z=z, seed=seed, labels=labels)
 
     def average_generator(self) -> torch.nn.Module:
         """The moving average of G's weights, ready to sample (eval mode, batch-norm statistics
@@ -451,8 +494,10 @@ class Trainer:
             self._graphs.step(lazy, self.step)
         else:
             k = self.config.k
+            batches = [self.sampler.labelled() for _ in range(k)]
+            x_real, y = [b[0] for b in batches], [b[1] for b in batches]
             stats = self._iteration(
-                [self.sampler() for _ in range(k)], [self.sample_z() for _ in range(k)], lazy
+                x_real, [self.sample_z() for _ in range(k)], lazy, y if self.conditional else None
             )
             self._window.add(stats)
             self.guard.update(stats, self.step)
@@ -489,22 +534,27 @@ class Trainer:
                 self._rng_state = torch.get_rng_state()
 
     def _iteration(
-        self, x_real: list[torch.Tensor], z: list[torch.Tensor], lazy: float
+        self,
+        x_real: list[torch.Tensor],
+        z: list[torch.Tensor],
+        lazy: float,
+        y: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One iteration on given batches: ``k`` D steps (``x_real[i]``, ``z[i]``), one G step,
-        the moving average; returns the last steps' statistics (tensors, nothing read back).
-        ``lazy`` multiplies R1's and R2's weights (:meth:`_lazy_factor`)."""
+        """One iteration on given batches: ``k`` D steps (``x_real[i]``, ``z[i]``, labels ``y[i]`` for
+        a conditional model), one G step, the moving average; returns the last steps' statistics
+        (tensors, nothing read back). ``lazy`` multiplies R1's and R2's weights (:meth:`_lazy_factor`)."""
         cfg = self.config
         k = cfg.k
+        y = y if y is not None else [None] * k
         for i in range(k):
             x_fake = None
             if i == k - 1:  # the last D step's fakes, graph kept, serve the G step too
                 with self.fast.autocast():
-                    x_fake = self.G(z[i])
+                    x_fake = self.G(z[i]) if y[i] is None else self.G(z[i], y[i])
             stats = d_step(
                 self.G, self.D, self.opt_D, x_real[i], z[i], self.loss, self.fast, self.scaler_D, x_fake,
                 joint=self.joint_d_pass, r1=cfg.r1 * lazy, r2=cfg.r2 * lazy, gp=cfg.penalty,
-                clip=cfg.clip, smoothing=cfg.label_smoothing, noise=cfg.instance_noise,
+                clip=cfg.clip, smoothing=cfg.label_smoothing, noise=cfg.instance_noise, y=y[i],
             )  # fmt: skip
         stats.update(
             g_step(
@@ -519,6 +569,7 @@ class Trainer:
                 x_real=x_real[-1],
                 joint=self.joint_d_pass,
                 noise=cfg.instance_noise,
+                y=y[-1],
             )  # fmt: skip
         )
         if self.ema is not None:
@@ -623,8 +674,10 @@ class Trainer:
         compile: bool = False,
         cuda_graphs: bool = True,
         changes: dict[str, Any] | None = None,
+        labels: torch.Tensor | None = None,
     ) -> Trainer:
-        """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on.
+        """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on (``x_train``
+        and ``labels`` as for a new :class:`Trainer`).
 
         ``changes`` may set the :data:`POLICY` fields (how often to log and checkpoint); any
         other field must equal the checkpoint's, else a ``ValueError`` names both values.
@@ -633,7 +686,7 @@ class Trainer:
         config = config_of(state, path)
         config = dataclasses.replace(config, **check_changes(config, changes or {}))
         out_dir = out_dir if out_dir is not None else Path(path).parent
-        trainer = cls(config, x_train, device, out_dir, compile=compile, cuda_graphs=cuda_graphs)
+        trainer = cls(config, x_train, device, out_dir, compile, cuda_graphs, labels=labels)
         trainer.load_state_dict(state)
         trainer.last_checkpoint = Path(path)
         return trainer

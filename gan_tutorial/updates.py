@@ -86,6 +86,11 @@ def _penalties(
     return result
 
 
+def _score(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """D's logits for images ``x``: ``D(x)``, or ``D(x, y)`` for a conditional D given labels ``y``."""
+    return D(x) if y is None else D(x, y)
+
+
 def _noisy(x: torch.Tensor, noise: float | torch.Tensor) -> torch.Tensor:
     """``x`` plus instance noise of standard deviation ``noise`` (Sonderby et al. 2016), or ``x``."""
     if isinstance(noise, (int, float)) and noise == 0:
@@ -110,6 +115,7 @@ def d_step(
     clip: float = 0.0,
     smoothing: float = 0.0,
     noise: float | torch.Tensor = 0.0,
+    y: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
@@ -137,6 +143,10 @@ def d_step(
     images target 1 - smoothing (one-sided label smoothing; cross-entropy losses only).
     ``noise`` (a number or a 0-d tensor) adds Gaussian instance noise of that standard
     deviation to everything D sees.
+
+    ``y`` (chapter 7): the real images' labels (B,), for a conditional G and D. The fakes are
+    asked for the same labels, G(z, y), so both sides of D see the same mix of digits, and every
+    row D scores (real, fake, interpolate) is scored with its label, D(x, y).
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
@@ -144,7 +154,7 @@ def d_step(
         if z is None:
             raise ValueError("give the latent codes z, or a fake batch x_fake")
         with torch.no_grad(), autocast():
-            x_fake = G(z)  # no graph through G: this step only moves D
+            x_fake = G(z) if y is None else G(z, y)  # no graph through G: this step only moves D
     x_fake = x_fake.detach()
     if fast is not None:
         x_real, x_fake = fast.images(x_real), fast.images(x_fake)
@@ -174,9 +184,10 @@ def d_step(
     opt_D.zero_grad(set_to_none=True)
     with autocast():
         if joint:  # one pass over all rows (the same function of each row; larger, faster products)
-            outs = D(torch.cat(parts)).split([len(x) for x in parts])
+            ys = None if y is None else torch.cat([y] * len(parts))
+            outs = _score(D, torch.cat(parts), ys).split([len(x) for x in parts])
         else:
-            outs = [D(x) for x in parts]
+            outs = [_score(D, x, y) for x in parts]
     real_out, fake_out = outs[0].float(), outs[1].float()
     if smoothing:
         loss_D = d_loss_bce_smoothed(real_out, fake_out, smoothing)
@@ -219,6 +230,7 @@ def g_step(
     x_real: torch.Tensor | None = None,
     joint: bool = False,
     noise: float | torch.Tensor = 0.0,
+    y: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of G through a fixed D; D's parameters get no gradient and do not move.
 
@@ -227,7 +239,8 @@ def g_step(
     ``x_fake``, if given, is G(z) computed by the caller with its graph (as pytorch/examples
     reuses the D step's fakes); ``z`` is then unused. A relativistic loss (RpGAN) pairs each
     fake with a real image: give ``x_real`` (``joint=True``: one D pass over both, for a D
-    without batch norm). ``noise`` as in :func:`d_step`.
+    without batch norm). ``noise`` as in :func:`d_step`. ``y``: the labels the fakes were asked
+    for (and of ``x_real``), for a conditional G and D, as in :func:`d_step`.
     """
     loss = get_loss(loss)
     autocast = fast.autocast if fast is not None else contextlib.nullcontext
@@ -247,18 +260,20 @@ def g_step(
     try:
         with autocast():
             if x_fake is None:
-                x_fake = G(z)
+                x_fake = G(z) if y is None else G(z, y)
             fake_in = _noisy(fast.images(x_fake) if fast is not None else x_fake, noise)
             real_out = None
             if loss.relativistic:
                 real_in = _noisy((fast.images(x_real) if fast is not None else x_real).detach(), noise)
                 if joint:
-                    real_out, fake_out = D(torch.cat([real_in, fake_in])).split([len(real_in), len(fake_in)])
+                    ys = None if y is None else torch.cat([y, y])
+                    both = _score(D, torch.cat([real_in, fake_in]), ys)
+                    real_out, fake_out = both.split([len(real_in), len(fake_in)])
                 else:
-                    real_out, fake_out = D(real_in), D(fake_in)
+                    real_out, fake_out = _score(D, real_in, y), _score(D, fake_in, y)
                 real_out = real_out.float()
             else:
-                fake_out = D(fake_in)
+                fake_out = _score(D, fake_in, y)
         fake_out = fake_out.float()
         loss_G = loss.generator_loss(fake_out, real_out)
         grad = _backward_step(loss_G, G, opt_G, scaler)

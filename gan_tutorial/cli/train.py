@@ -9,6 +9,7 @@ the judge's numbers for 10,000 samples::
     python -m gan_tutorial train --recipe fast --seconds 300
     python -m gan_tutorial train --recipe wgan-gp --seconds 600
     python -m gan_tutorial train --recipe dcgan --loss hinge --spectral-norm --r1 0 --seconds 600
+    python -m gan_tutorial train --recipe cgan --seconds 600
     python -m gan_tutorial train --resume runs/20261202-101500-fast/checkpoint.pt --seconds 60
 """
 
@@ -152,6 +153,21 @@ def _continue_hint(path: Path | None, args: argparse.Namespace, done: int, elaps
     return f"; continue with: python -m gan_tutorial train --resume {path}{budget}"
 
 
+def _conditional(args: argparse.Namespace, given: dict[str, Any], parser: argparse.ArgumentParser) -> bool:
+    """Whether the run's model takes labels (then MNIST is loaded with its labels)."""
+    if args.resume is not None:
+        try:
+            name = load_checkpoint(args.resume).get("model")
+        except CheckpointError as err:
+            parser.error(str(err))
+    else:
+        name = given.get("model", RECIPES[args.recipe or "classic"].model)
+    try:
+        return models.is_conditional(models.build(name)[0])
+    except (ValueError, TypeError):
+        return False  # an unknown model is reported where the trainer is built
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.steps is None and args.seconds is None:
         parser.error("give a budget: --steps N and/or --seconds S")
@@ -163,12 +179,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     }
     if args.model_arg:
         given["model_args"] = dict(args.model_arg)
+    conditional = _conditional(args, given, parser)
     if args.data == "fake":  # 512 random images in [-1, 1]: checks the plumbing, not the result
         x_train = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        if conditional:
+            x_train = (x_train, torch.arange(512) % 10)
     else:
         from ..data import load_mnist
 
-        x_train = load_mnist(train=True)
+        x_train = load_mnist(train=True, labels=conditional)
     graphs = not args.no_cuda_graphs
     try:
         if args.resume is not None:
@@ -236,4 +255,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"  against the {ref}")
         mix = class_mix_distance(scores.hist, judge, ref)
         print(f"real digits in these samples' proportions: FD {mix:.2f} ({mix / ref.floor:.1f}x the floor)")
+        if trainer.conditional:
+            from ..metrics.conditional import balanced_labels, obedience
+
+            asked = balanced_labels(1000)
+            verdict = obedience(judge, trainer.generate(labels=asked, n=len(asked)), asked)
+            shares = " ".join(f"{k}:{share:.1%}" for k, share in enumerate(verdict.per_class.tolist()))
+            print(f"asked for each digit 1,000 times, {verdict}\n  per digit {shares}")
     return 0

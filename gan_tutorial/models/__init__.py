@@ -2,7 +2,8 @@
 
 * :mod:`~gan_tutorial.models.toy`   - :func:`toy_mlp`, small fully connected nets (chapters 1 and 2);
 * :mod:`~gan_tutorial.models.mlp`   - the fully connected MNIST G and D (chapter 3);
-* :mod:`~gan_tutorial.models.dcgan` - the convolutional MNIST G and D and their variants (chapter 4).
+* :mod:`~gan_tutorial.models.dcgan` - the convolutional MNIST G and D and their variants (chapter 4);
+* :mod:`~gan_tutorial.models.conditional` - G(z, y) and D(x, y), asked for a digit (chapter 7).
 
 The trainer and the command line build a pair ``(G, D)`` by name from :data:`MODELS`, a
 read-only table: a chapter that wants a variant for one run passes the family's options
@@ -20,6 +21,17 @@ from typing import Any
 
 from torch import nn
 
+from .conditional import (
+    NUM_CLASSES,
+    ConcatDiscriminator,
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+    cgan_concat,
+    cgan_projection,
+    check_labels,
+    is_conditional,
+    label_planes,
+)
 from .dcgan import (
     DCGANDiscriminator,
     DCGANGenerator,
@@ -44,6 +56,8 @@ MODELS: Mapping[str, Factory] = MappingProxyType(
         "dcgan-no-bn": dcgan_no_bn,  # no batch norm anywhere (chapter 4's ablation)
         "dcgan-bn-g": dcgan_bn_g,  # batch norm in G only (a D that R1 can penalise)
         "dcgan-bn-g-deep-d": dcgan_bn_g_deep_d,  # the same, G narrower and D one layer deeper
+        "cgan-concat": cgan_concat,  # chapter 7: the label joined to z and to the image
+        "cgan-projection": cgan_projection,  # chapter 7: a projection discriminator
     }
 )
 
@@ -129,6 +143,15 @@ __all__ = [
     "ALIASES",
     "MODELS",
     "MNIST_PIXELS",
+    "NUM_CLASSES",
+    "ConcatDiscriminator",
+    "ConditionalGenerator",
+    "ProjectionDiscriminator",
+    "cgan_concat",
+    "cgan_projection",
+    "check_labels",
+    "is_conditional",
+    "label_planes",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MLPDiscriminator",

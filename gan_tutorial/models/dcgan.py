@@ -74,19 +74,25 @@ class DCGANDiscriminator(nn.Module):
     Strided convolutions replace pooling. ``dropout`` > 0 adds ``Dropout`` after each
     LeakyReLU (0 in the DCGAN recipes). ``extra_layers`` > 0 inserts that many
     ``Conv2d(2 ndf, 2 ndf, 3, 1, 1)`` (7 -> 7, each with its batch norm if any, and
-    LeakyReLU) before the logit: a deeper D, for chapter 4's recipe. Weights start from
-    :func:`dcgan_init_`.
+    LeakyReLU) before the logit: a deeper D, for chapter 4's recipe. ``in_channels`` > 1 takes
+    images with extra planes (chapter 7's label planes). Weights start from :func:`dcgan_init_`.
     """
 
     def __init__(
-        self, ndf: int = 32, dropout: float = 0.0, batch_norm: bool = True, extra_layers: int = 0
+        self,
+        ndf: int = 32,
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+        extra_layers: int = 0,
+        in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if ndf < 1 or not 0 <= dropout < 1 or extra_layers < 0:
+        if ndf < 1 or not 0 <= dropout < 1 or extra_layers < 0 or in_channels < 1:
             raise ValueError(
-                "ndf must be positive, 0 <= dropout < 1 and extra_layers >= 0, "
-                f"got {ndf}, {dropout}, {extra_layers}"
+                "ndf and in_channels must be positive, 0 <= dropout < 1 and extra_layers >= 0, "
+                f"got {ndf}, {in_channels}, {dropout}, {extra_layers}"
             )
+        self.in_channels = in_channels
         drop = (lambda: [nn.Dropout(dropout)]) if dropout > 0 else (lambda: [])
         bn = (lambda: [nn.BatchNorm2d(2 * ndf)]) if batch_norm else (lambda: [])
         extra: list[nn.Module] = []
@@ -98,7 +104,7 @@ class DCGANDiscriminator(nn.Module):
                 *drop(),
             ]
         self.net = nn.Sequential(
-            nn.Conv2d(1, ndf, 4, 2, 1),  # (B, ndf, 14, 14)
+            nn.Conv2d(in_channels, ndf, 4, 2, 1),  # (B, ndf, 14, 14)
             nn.LeakyReLU(0.2), *drop(),
             nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=not batch_norm),  # (B, 2ndf, 7, 7)
             *bn(), nn.LeakyReLU(0.2), *drop(),
@@ -109,8 +115,8 @@ class DCGANDiscriminator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"D takes images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != (self.in_channels, 28, 28):
+            raise ValueError(f"D takes images of shape (B, {self.in_channels}, 28, 28), got {tuple(x.shape)}")
         return self.net(x)
 
 

@@ -1,0 +1,183 @@
+"""Does a conditional generator obey? Chapter 7's measures, all from real MNIST and the judge.
+
+* :func:`obedience` - the judge's verdict on samples asked for each digit: a confusion matrix
+  (rows: the digit asked for; columns: the digit the judge sees, counted by
+  ``torchmetrics``), each digit's share recognised and their mean;
+* :func:`per_class_fid` - the Frechet distance (judge features) between the samples asked for
+  digit k and the real images of digit k in the reference, beside what as many real images of
+  digit k score (the floor of each class);
+* :func:`fit_classifier` and :func:`classification_accuracy_score` - the classification
+  accuracy score of Ravuri & Vinyals 2019 (CAS): a classifier trained on generated images and
+  the digits they were asked for only, tested on real test images. The same classifier trained
+  on real images gives the ceiling; the same training recipe is used for every set.
+
+Every image set goes through the same checks (:func:`gan_tutorial.data.check_images`: shape
+(N, 1, 28, 28), floats in [-1, 1]): a classifier trained on images in one range and tested in
+another calls nearly everything one digit (chapter 7 shows it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+from ..data import check_images
+from ..models.conditional import NUM_CLASSES, check_labels
+from .frechet import feature_stats, frechet_distance
+from .judge import SPLITS, Judge, _images, floor_pool, predict
+
+
+@dataclass(frozen=True)
+class Obedience:
+    """The judge's verdict on samples asked for known digits."""
+
+    confusion: torch.Tensor  # (10, 10) counts: row = digit asked for, column = digit the judge sees
+
+    @property
+    def per_class(self) -> torch.Tensor:
+        """(10,) share of each asked digit's samples that the judge calls that digit."""
+        return self.confusion.diag() / self.confusion.sum(1).clamp_min(1)
+
+    @property
+    def accuracy(self) -> float:
+        """The mean of :attr:`per_class`: the share recognised, each digit weighing the same."""
+        return float(self.per_class.mean())
+
+    @property
+    def worst(self) -> tuple[int, float]:
+        """The digit recognised least often and its share."""
+        k = int(self.per_class.argmin())
+        return k, float(self.per_class[k])
+
+    def __str__(self) -> str:
+        k, worst = self.worst
+        return (
+            f"the judge sees the digit asked for in {self.accuracy:.1%} of samples (worst: {k}, {worst:.1%})"
+        )
+
+
+def balanced_labels(n_per_class: int, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """(n_per_class * num_classes,) digits: n_per_class of each, in the order 0, 1, ..., 9, 0, 1, ..."""
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be at least 1, got {n_per_class}")
+    return torch.arange(n_per_class * num_classes) % num_classes
+
+
+def obedience(judge: Judge, x: torch.Tensor, asked: torch.Tensor) -> Obedience:
+    """The judge's confusion matrix for images ``x`` (N, 1, 28, 28) in [-1, 1] asked to be ``asked`` (N,)."""
+    check_images(x, "samples")
+    check_labels(asked, len(x), what="the digits asked for")
+    _, probs = predict(judge, x)
+    seen = probs.argmax(1).cpu()
+    return Obedience(multiclass_confusion_matrix(seen, asked.cpu(), NUM_CLASSES))
+
+
+@dataclass(frozen=True)
+class PerClassFID:
+    """Per digit: the samples' distance to the reference's images of that digit, and the floor."""
+
+    fid: torch.Tensor  # (10,)
+    floor: torch.Tensor  # (10,) as many real images of the digit, against the same reference
+
+    @property
+    def ratio(self) -> torch.Tensor:
+        return self.fid / self.floor
+
+
+def per_class_fid(judge: Judge, x: torch.Tensor, asked: torch.Tensor, split: str = "val") -> PerClassFID:
+    """:class:`PerClassFID` of samples ``x`` asked to be ``asked``: for each digit k, the Frechet
+    distance (judge features) between the samples asked for k and the reference ``split``'s
+    images of digit k, and the floor: the same distance for as many real images of digit k
+    from the floor pool (:func:`judge.floor_pool`), never seen by the judge."""
+    check_images(x, "samples")
+    check_labels(asked, len(x), what="the digits asked for")
+    if split not in SPLITS:
+        raise ValueError(f"unknown reference {split!r}; choose one of {', '.join(SPLITS)}")
+    feats = predict(judge, x)[0].cpu()
+    part, start, stop = SPLITS[split]
+    x_ref, y_ref = _images(part, start, stop)
+    ref_feats = predict(judge, x_ref.to(next(judge.parameters()).device))[0].cpu()
+    pool_feats, pool_y = floor_pool(judge, split)
+    pool_feats, pool_y = pool_feats.cpu(), pool_y.cpu()
+    gen = torch.Generator().manual_seed(0)
+    fid, floor = [], []
+    for k in range(NUM_CLASSES):
+        mine, ref = feats[asked.cpu() == k], ref_feats[y_ref == k]
+        members = (pool_y == k).nonzero().squeeze(1)
+        n = min(len(mine), len(members))
+        if n < 2:
+            raise ValueError(f"digit {k} has {len(mine)} samples; per-class FID needs at least 2 of each")
+        real = pool_feats[members[torch.randperm(len(members), generator=gen)[:n]]]
+        mu, sigma = feature_stats(ref)
+        fid.append(frechet_distance(*feature_stats(mine), mu, sigma))
+        floor.append(frechet_distance(*feature_stats(real), mu, sigma))
+    return PerClassFID(torch.tensor(fid), torch.tensor(floor))
+
+
+def fit_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int = 2000,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    shifts: int = 2,
+    device: str | torch.device = "cpu",
+) -> Judge:
+    """A classifier of the judge's architecture trained from scratch on images ``x`` (N, 1, 28,
+    28) in [-1, 1] with labels ``y`` (N,): Adam with a one-cycle schedule for ``steps`` batches
+    of ``batch_size``, random shifts of up to ``shifts`` pixels (the judge's recipe, counted in
+    steps so that every training set gets the same budget). Seeded; the global RNG is untouched."""
+    check_images(x, "training images")
+    check_labels(y, len(x), what="training labels")
+    if steps < 1 or not 0 < batch_size <= len(x):
+        raise ValueError(f"need steps >= 1 and 1 <= batch_size <= {len(x)}, got {steps}, {batch_size}")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        clf = Judge().to(device)
+    x, y = x.to(device), y.to(device)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    perm, pos = torch.randperm(len(x), generator=gen), 0
+    clf.train()
+    for _ in range(steps):
+        if pos + batch_size > len(x):
+            perm, pos = torch.randperm(len(x), generator=gen), 0
+        idx = perm[pos : pos + batch_size].to(device)
+        pos += batch_size
+        xb = x[idx]
+        if shifts:
+            dx, dy = torch.randint(-shifts, shifts + 1, (2,), generator=gen).tolist()
+            xb = torch.roll(xb, shifts=(dx, dy), dims=(2, 3))  # digits have a -1 border
+        loss = F.cross_entropy(clf(xb), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return clf.eval()
+
+
+@torch.no_grad()
+def test_accuracy(clf: Judge, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> float:
+    """The share of images ``x`` (default: the 10,000 MNIST test images) that ``clf`` labels ``y``."""
+    if x is None:
+        x, y = _images("test", 0, 10_000)
+    check_images(x, "test images")
+    check_labels(y, len(x), what="test labels")
+    device = next(clf.parameters()).device
+    preds = torch.cat([clf(c.to(device)).argmax(1).cpu() for c in x.split(2000)])
+    return float((preds == y.cpu()).float().mean())
+
+
+def classification_accuracy_score(
+    x_fake: torch.Tensor, asked: torch.Tensor, steps: int = 2000, seed: int = 0, **kwargs
+) -> tuple[float, Judge]:
+    """CAS (Ravuri & Vinyals 2019): the MNIST test accuracy of :func:`fit_classifier` trained on
+    generated images ``x_fake`` labelled with the digits they were ``asked`` for, and the
+    classifier. Train the same way on real images for the ceiling."""
+    clf = fit_classifier(x_fake, asked, steps=steps, seed=seed, **kwargs)
+    return test_accuracy(clf), clf
