@@ -235,7 +235,8 @@ def test_r1_is_applied_lazily_with_its_weight_scaled(x_small, monkeypatch):
 def test_every_recipe_trains_on_the_cpu(name, x_small):
     # each recipe builds (its model exists, R1 only where D has no batch norm) and takes steps
     config = dataclasses.replace(RECIPES[name], batch_size=16, log_every=2)
-    t = Trainer(config, x_small)
+    conditional = models.is_conditional(models.build(config.model)[0])  # cgan: the images with labels
+    t = Trainer(config, (x_small, torch.arange(len(x_small)) % 10) if conditional else x_small)
     t.run(steps=4, progress=False)
     assert t.history.step == [2, 4] and all(math.isfinite(v) for v in t.history["loss_D"])
 
