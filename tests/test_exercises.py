@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from gan_tutorial import exercises, latent, losses, updates
 from gan_tutorial.exercises import ExerciseError, chapter1, chapter2
 
-ALL_IDS = [f"{c}.{n}" for c, count in enumerate((4, 5, 5, 5, 5, 3, 3)) for n in range(1, count + 1)]
+ALL_IDS = [f"{c}.{n}" for c, count in enumerate((4, 5, 5, 5, 5, 3, 3, 3)) for n in range(1, count + 1)]
 
 
 def rejected(exercise_id, answer, match=None):
@@ -654,3 +654,19 @@ def test_6_3_rejects_unpaired_and_independent_forms():
     rejected("6.3", lambda r, f: F.softplus(f.mean() - r.mean()))  # difference of the means
     rejected("6.3", lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean())  # plain cross-entropy
     rejected("6.3", lambda r, f: F.softplus(r - f).mean())  # roles swapped
+
+
+def test_chapter7_rejects_the_usual_mistakes():
+    good = exercises.solution("7.1")
+    rejected("7.1", lambda psi, phi, v: (v * phi).sum(1, keepdim=True))  # the unconditional part forgotten
+    rejected("7.1", lambda psi, phi, v: psi + (v * phi).sum(1), "shape")  # (B,) added to (B, 1)
+    rejected("7.1", lambda psi, phi, v: psi * (v * phi).sum(1, keepdim=True))  # multiplied
+    rejected("7.1", lambda psi, phi, v: psi + (v * phi).sum(0, keepdim=True).T[:6])  # summed over the batch
+    assert good is not None
+    rejected("7.2", lambda mu, lv: (mu**2 + lv.exp() - 1 - lv).sum(1))  # the half forgotten
+    rejected("7.2", lambda mu, lv: 0.5 * (mu**2 + (0.5 * lv).exp() - 1 - lv).sum(1))  # sigma for sigma^2
+    rejected("7.2", lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv).mean(1))  # a mean over dimensions
+    rejected("7.2", lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 + lv).sum(1))  # the log's sign
+    rejected("7.3", lambda mu, lv, eps: mu + lv.exp() * eps)  # the variance, not the std
+    rejected("7.3", lambda mu, lv, eps: mu + lv * eps)  # log variance as a scale
+    rejected("7.3", lambda mu, lv, eps: (mu + (0.5 * lv).exp() * eps).detach(), "no gradient")

@@ -17,7 +17,7 @@ it.
   so that a committed notebook runs top to bottom.
 
 What it prints never depends on timings, the machine or quick mode: the notebooks compare it.
-The exercises live in one module per chapter (``chapter0`` ... ``chapter6``); each registers
+The exercises live in one module per chapter (``chapter0`` ... ``chapter7``); each registers
 its checkers with :func:`exercise`.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-CHAPTERS = (0, 1, 2, 3, 4, 5, 6)
+CHAPTERS = (0, 1, 2, 3, 4, 5, 6, 7)
 
 
 class ExerciseError(AssertionError):
