@@ -36,10 +36,9 @@ the scaler decides on the host whether to skip a step.
 ``torch.compile`` is an option (``compile=True``); its first calls compile, so
 :func:`warm_up` times them apart from the steady-state steps.
 
-:func:`gan_tutorial.updates.d_step` and :func:`~gan_tutorial.updates.g_step` take the
-fast path as an argument (``fast=``, ``scaler=``) and apply it (autocast, loss scaling,
-channels-last inputs); on the fp32 path they compute exactly what they compute without
-it. They are re-exported here as ``accel.d_step`` and ``accel.g_step``.
+:class:`gan_tutorial.iteration.Iteration` applies the fast path (autocast, loss scaling,
+channels-last inputs) around chapter 1's updates; on the fp32 path it computes exactly what
+:func:`gan_tutorial.updates.d_step` and :func:`~gan_tutorial.updates.g_step` compute.
 """
 
 from __future__ import annotations
@@ -51,10 +50,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-# The steps themselves live in ``updates`` and take the fast path as an argument:
-# ``d_step(G, D, opt_D, x_real, z, loss, fast, scaler)``; re-exported here for chapter 4.
-from .updates import d_step, g_step  # noqa: F401  (re-exported)
 
 ADAM_IMPLS = ("default", "foreach", "fused")
 
@@ -148,10 +143,6 @@ class FastPath:
             module.compile()
         return module
 
-    def prepare(self, module: nn.Module) -> nn.Module:
-        """:meth:`place`, then :meth:`compiled`."""
-        return self.compiled(self.place(module))
-
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """An image batch (B, C, H, W) in the chosen memory layout (same shape, same values)."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
@@ -168,16 +159,22 @@ def fused_adam_available(device: str | torch.device) -> bool:
     return True
 
 
-def choose(device: str | torch.device, compile: bool = False, cuda_graphs: bool = True) -> FastPath:
+def choose(
+    device: str | torch.device,
+    compile: bool = False,
+    cuda_graphs: bool = True,
+    capability: tuple[int, int] | None = None,
+) -> FastPath:
     """The fast path for ``device`` (see the table in this module's docstring);
     ``cuda_graphs=False`` keeps a bf16 GPU's iterations eager (to compare, or to debug).
     Where this torch has no fused Adam for the device, the multi-tensor ("foreach") one is
-    chosen instead, and :meth:`FastPath.describe` says so."""
+    chosen instead, and :meth:`FastPath.describe` says so. ``capability`` stands in for a CUDA
+    device's compute capability (to see what another GPU would get; default: the device's own)."""
     device = torch.device(device)
     # CUDA has had a fused Adam since torch 2.0; the CPU's came in 2.4, so it is tried
     adam = "fused" if device.type == "cuda" or fused_adam_available(device) else "foreach"
     if device.type == "cuda":
-        major, _ = cuda_capability(device)
+        major, _ = capability if capability is not None else cuda_capability(device)
         if major >= 8:  # Ampere and later: bf16 tensor cores; graphs unless compiled
             graphs = cuda_graphs and not compile
             return FastPath(device, torch.bfloat16, False, True, adam, compile, cuda_graph=graphs)
@@ -187,11 +184,6 @@ def choose(device: str | torch.device, compile: bool = False, cuda_graphs: bool 
     if device.type == "cpu":
         return FastPath(device, None, False, True, adam, compile)
     raise ValueError(f"no fast path for device type {device.type!r}; use cpu, cuda or mps")
-
-
-def describe(device: str | torch.device, compile: bool = False, cuda_graphs: bool = True) -> str:
-    """``choose(device, compile, cuda_graphs).describe()``: the one line a run prints."""
-    return choose(device, compile, cuda_graphs).describe()
 
 
 def warm_up(step: Callable[[], object], n: int = 3, device: str | torch.device = "cpu") -> float:

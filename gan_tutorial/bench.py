@@ -15,8 +15,10 @@ process, as a ladder of loops in which each row adds one change to the row above
    contiguous layout, for-loop Adam, eager): losses from logits, no gradient for D's weights
    in the G step, one pass of D over the real and fake rows when D has no batch norm;
 5. and 6. the trainer with the channels-last layout, then with fused Adam;
-7. and 8. (on a GPU) with mixed precision (bf16, or fp16 with a ``GradScaler``), then with
-   CUDA graphs (bf16 only).
+7. (on a GPU) with mixed precision (bf16, or fp16 with a ``GradScaler``);
+8. with ``compile=True`` (``--compile``), the row above compiled with ``torch.compile`` (its
+   compilation timed apart, not in the images per second);
+9. (on a bf16 GPU) the row above 8 with its iterations replayed as CUDA graphs.
 
 The loops take turns in rounds, so that a machine whose load changes slows them alike. Then
 the first and the last loop train again from scratch for the same wall-clock time, and the
@@ -33,8 +35,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import accel, latent
-from .trainer import TrainConfig, Trainer, build_models
+from . import accel, latent, runtime
+from .config import TrainConfig, build_models
+from .data import BatchSampler, ensure_mnist
+from .trainer import Trainer
 
 
 class Baseline:
@@ -55,10 +59,8 @@ class Baseline:
         workers: int = 2,
         x_train: torch.Tensor | None = None,
     ) -> None:
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader  # torchvision's data pipeline: loaded only for this loop
         from torchvision import datasets, transforms
-
-        from .data import ensure_mnist
 
         if data not in ("dataloader", "tensor"):
             raise ValueError(f"data must be 'dataloader' or 'tensor', got {data!r}")
@@ -72,11 +74,8 @@ class Baseline:
         else:
             if x_train is None:
                 raise ValueError("data='tensor' needs x_train")
-            from .trainer import BatchSampler
-
             self.next_batch = BatchSampler(x_train.to(device), config.batch_size, config.seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with runtime.isolated(seed=config.seed):
             G, D = build_models(config)
         self.G, self.D = G.to(device), nn.Sequential(D, nn.Sigmoid()).to(device)  # probabilities out
         betas = (config.beta1, config.beta2)
@@ -190,20 +189,24 @@ def ladder(
             config, device, "tensor", False, x_train=x_train
         ).run,
     }
-    plain = accel.FastPath(device, compile=compile)  # fp32, contiguous, for-loop Adam, eager
+    plain = accel.FastPath(device)  # fp32, contiguous, for-loop Adam, eager
     paths = {"trainer (logits, no D grads in G step, one D pass)": plain}
     paths["+ channels-last"] = path = dataclasses.replace(plain, channels_last=True)
     if accel.fused_adam_available(device):
         paths["+ fused Adam"] = path = dataclasses.replace(path, adam="fused")
-    chosen = accel.choose(device, compile=compile, cuda_graphs=cuda_graphs)
+    chosen = accel.choose(device, cuda_graphs=cuda_graphs)
     if chosen.amp_dtype is not None:
         amp = dataclasses.replace(path, amp_dtype=chosen.amp_dtype, grad_scaler=chosen.grad_scaler)
-        paths[f"+ {chosen.precision} autocast" + (" and GradScaler" if chosen.grad_scaler else "")] = amp
-        if chosen.cuda_graph:
-            paths["+ CUDA graphs"] = dataclasses.replace(amp, cuda_graph=True)
+        paths[f"+ {chosen.precision} autocast" + (" and GradScaler" if chosen.grad_scaler else "")] = path = (
+            amp
+        )
+    if compile:  # the last eager row compiled; compiled code and CUDA graphs exclude each other
+        paths["+ torch.compile"] = dataclasses.replace(path, compile=True)
+    if chosen.cuda_graph:
+        paths["+ CUDA graphs"] = dataclasses.replace(path, cuda_graph=True)
     for name, fast in paths.items():
         trainer = Trainer(config, x_train, device, fast=fast)
-        if compile:
+        if fast.compile:
             trainer.warm_up(3)  # compilation happens in the first steps: not in the images/s
         rows[name] = trainer_loop(trainer)
     return rows
@@ -225,11 +228,3 @@ def images_per_second(runs: dict[str, Callable[[int], int]], steps: int, rounds:
                 torch.cuda.synchronize()
             elapsed[name] += time.perf_counter() - start
     return {name: images[name] / elapsed[name] for name in runs}
-
-
-if __name__ == "__main__":  # version 0.1's `python -m gan_tutorial.bench`
-    import sys
-
-    from .cli import deprecated
-
-    sys.exit(deprecated("bench"))

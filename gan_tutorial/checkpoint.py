@@ -5,6 +5,10 @@ with ``torch.load(..., weights_only=True)`` (no arbitrary code runs from a file)
 written to a temporary file in the same folder, flushed and fsync'ed, then moved over the
 old one with ``os.replace``, which is atomic: a process killed mid-write leaves the
 previous checkpoint intact (and at worst a stray ``*.tmp`` file).
+
+A run's checkpoint (:meth:`gan_tutorial.trainer.Trainer.save`) also holds its
+:class:`~gan_tutorial.config.TrainConfig`: :func:`config_of` rebuilds it, and
+:func:`load_generator` rebuilds the run's generator from it (what ``sample`` and ``evaluate`` do).
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from . import models
+from .average import recalibrate_batch_norm
+from .config import TrainConfig, build_models
 
 #: Written into every checkpoint; a file without it was not written by this module.
 FORMAT = "gan_tutorial.checkpoint/1"
@@ -99,3 +107,41 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], w
             f"the checkpoint's {what} does not fit this {type(module).__name__} (another "
             f"architecture or size?): {str(err).splitlines()[0]}"
         ) from err
+
+
+def config_of(state: dict[str, Any], path: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a checkpoint, or a :class:`CheckpointError` that
+    says why it cannot be rebuilt (an unknown model, fields from another version)."""
+    try:
+        models.resolve(state.get("model"))
+    except (ValueError, TypeError):
+        raise CheckpointError(f"{path} holds an unknown model {state.get('model')!r}") from None
+    try:
+        return TrainConfig(**state["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} holds a run this version of gan_tutorial cannot rebuild ({err}); "
+            "was it written by another version?"
+        ) from err
+
+
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", average: bool = True
+) -> torch.nn.Module:
+    """The generator of a checkpoint, in eval mode, with its ``latent_dim`` attribute.
+
+    With ``average`` (the default) it holds the moving average of G's weights when the run
+    kept one (``ema`` > 0), batch norms recalibrated, as ``Trainer.generate`` samples;
+    else the last weights.
+    """
+    state = load_checkpoint(path, model=None)
+    config = config_of(state, path)
+    G, _ = build_models(config)
+    G = G.to(device)
+    if "G" not in state:
+        raise CheckpointError(f"{path} holds no generator weights; was it written by Trainer.save?")
+    if average and "G_ema" in state:
+        load_module_state(G, state["G_ema"], "generator")
+        return recalibrate_batch_norm(G)  # as Trainer.generate samples it
+    load_module_state(G, state["G"], "generator")
+    return G.eval()

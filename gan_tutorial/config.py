@@ -1,5 +1,7 @@
-"""What defines a run of the MNIST trainer: :class:`TrainConfig`, the named :data:`RECIPES` of
-chapters 3 and 4, and which fields a resumed run may change (:data:`POLICY`, :func:`check_changes`).
+"""What defines a run: :class:`TrainConfig` for the MNIST trainer, its named :data:`RECIPES`
+(chapters 3-7) and which fields a resumed run may change (:data:`RESUMABLE_FIELDS`,
+:func:`check_changes`); :class:`ToyConfig` for a GAN on a 2-D mixture (chapters 2 and 6: the
+explorer, the toy sweeps and the bug gallery).
 
 The trainer (:mod:`gan_tutorial.trainer`) takes a config; the command line makes a flag of every
 field; a checkpoint stores it, so a run can be rebuilt and continued.
@@ -11,6 +13,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from torch import nn
 
 from . import models
 from .losses import get_loss
@@ -25,7 +29,7 @@ class TrainConfig:
 
     ``lr_G``/``lr_D`` and ``betas`` feed Adam; beta1 = 0.5 instead of 0.9 because the
     default momentum oscillates in GAN games (Radford et al. 2016). The last three fields
-    (:data:`POLICY`) say how a run is watched and saved, not what it computes: a resumed
+    (:data:`RESUMABLE_FIELDS`) say how a run is watched and saved, not what it computes: a resumed
     run may change them. Each field's ``help`` is also its command-line flag's.
     """
 
@@ -112,19 +116,29 @@ class TrainConfig:
         if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
             raise ValueError(f"Adam's betas must be in [0, 1), got beta1={self.beta1}, beta2={self.beta2}")
 
-    @property
-    def penalty(self) -> float:
-        """The gradient penalty's weight this run uses: ``gp``, or the loss's own (10 for wgan-gp)."""
-        return self.gp or get_loss(self.loss).gp
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
             raise ValueError(
                 "checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got "
                 f"{self.checkpoint_every} and {self.checkpoint_seconds}"
             )
 
+    @property
+    def penalty(self) -> float:
+        """The gradient penalty's weight this run uses: ``gp``, or the loss's own (10 for wgan-gp)."""
+        return self.gp or get_loss(self.loss).gp
+
+
+def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """``(G, D)`` for ``config.model`` with ``config.model_args`` (:func:`models.build`), D
+    spectrally normalised if ``config.spectral_norm`` (:func:`models.spectral_norm_`)."""
+    G, D = models.build(config.model, config.latent_dim, config.dropout, **config.model_args)
+    if config.spectral_norm:
+        models.spectral_norm_(D)
+    return G, D
+
 
 #: Fields of :class:`TrainConfig` that a resumed run may change: how it is watched and saved.
-POLICY = ("log_every", "checkpoint_every", "checkpoint_seconds")
+RESUMABLE_FIELDS = ("log_every", "checkpoint_every", "checkpoint_seconds")
 
 
 #: Named starting points. ``classic`` is the recipe of introductory articles (batch 64, Adam 2e-4,
@@ -135,73 +149,116 @@ POLICY = ("log_every", "checkpoint_every", "checkpoint_seconds")
 #: on D (weight 0.5, lazily every 4 steps), batch 32, Adam 2e-3, and an average. Chapter 6 adds
 #: ``wgan`` and ``wgan-gp`` (the papers' settings) and ``r3gan`` (chapter 4's with R3GAN's loss);
 #: chapter 7 ``cgan``, asked for a digit.
+_DCGAN = TrainConfig(
+    model="dcgan-bn-g-deep-d", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
+)
+# chapter 6: Arjovsky et al. 2017's WGAN (RMSProp 5e-5, weights clipped to 0.01, 5 critic steps per G
+# step), sampled from an average with a warm-up (its iterations are few on a CPU: a plain average would
+# keep the initial G)
+_WGAN = TrainConfig(
+    model="dcgan-bn-g", loss="wgan", dropout=0.0, optimizer="rmsprop", lr_G=5e-5, lr_D=5e-5, clip=0.01, k=5,
+    ema=0.999, ema_warmup=True,
+)  # fmt: skip
 RECIPES: dict[str, TrainConfig] = {
     "classic": TrainConfig(),
     "fast": TrainConfig(model="mlp-bn", lr_G=1e-3, lr_D=1e-3, ema=0.998),
-    "dcgan": TrainConfig(
-        model="dcgan-bn-g-deep-d", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
-    ),
-    # chapter 6: Arjovsky et al. 2017's WGAN (RMSProp 5e-5, weights clipped to 0.01, 5 critic steps
-    # per G step) and Gulrajani et al. 2017's WGAN-GP (lambda 10 through the loss, 5 critic steps,
-    # Adam 1e-4 with betas (0.5, 0.9), no batch norm in the critic), both sampled from an average
-    # with a warm-up (their iterations are few on a CPU: a plain average would keep the initial G)
-    "wgan": TrainConfig(
-        model="dcgan-bn-g",
-        loss="wgan",
-        dropout=0.0,
-        optimizer="rmsprop",
-        lr_G=5e-5,
-        lr_D=5e-5,
-        clip=0.01,
-        k=5,
-        ema=0.999,
-        ema_warmup=True,
-    ),
-    "wgan-gp": TrainConfig(
-        model="dcgan-bn-g",
-        loss="wgan-gp",
-        dropout=0.0,
-        lr_G=1e-4,
-        lr_D=1e-4,
-        beta1=0.5,
-        beta2=0.9,
-        k=5,
-        ema=0.999,
-        ema_warmup=True,
+    "dcgan": _DCGAN,
+    "wgan": _WGAN,
+    # Gulrajani et al. 2017's WGAN-GP: the same critic steps and average, the penalty instead of
+    # clipping (lambda 10 through the loss; no batch norm in the critic), Adam 1e-4, betas (0.5, 0.9)
+    "wgan-gp": dataclasses.replace(
+        _WGAN, loss="wgan-gp", optimizer="adam", lr_G=1e-4, lr_D=1e-4, beta2=0.9, clip=0.0
     ),
     # chapter 6's tuned recipe: chapter 4's networks and budget with R3GAN's objective (Huang et al.
     # 2024): the relativistic pairing loss with R1 and R2 (each 0.5, lazily every 4 steps) and
     # Adam's beta1 = 0, beta2 = 0.99 as in their paper
-    "r3gan": TrainConfig(
-        model="dcgan-bn-g-deep-d",
-        loss="rpgan",
-        dropout=0.0,
-        batch_size=32,
-        lr_G=2e-3,
-        lr_D=2e-3,
-        beta1=0.0,
-        beta2=0.99,
-        ema=0.999,
-        r1=0.5,
-        r2=0.5,
-    ),
-    # chapter 7's conditional GAN: chapter 4's recipe (nonsaturating loss, R1 0.5 lazily every 4
-    # steps, batch 32, Adam 2e-3, an average of G) with the label given to D by projection
+    "r3gan": dataclasses.replace(_DCGAN, loss="rpgan", beta1=0.0, beta2=0.99, r2=0.5),
+    # chapter 7's conditional GAN: chapter 4's recipe with the label given to D by projection
     # (Miyato & Koyama 2018), the better of the two conditionings at equal time in chapter 7
-    "cgan": TrainConfig(
-        model="cgan-projection", dropout=0.0, batch_size=32, lr_G=2e-3, lr_D=2e-3, ema=0.999, r1=0.5
-    ),
+    "cgan": dataclasses.replace(_DCGAN, model="cgan-projection"),
     # for a GPU with CUDA graphs, where a step costs about the same from batch 32 to 128
     # (chapter 4, section 8): larger batches, and a longer average for ~10x more steps; the
     # pair is the one measured there, G at ngf 32 and D without the extra convolution
-    "dcgan-gpu": TrainConfig(
-        model="dcgan-bn-g", dropout=0.0, batch_size=128, lr_G=2e-3, lr_D=2e-3, ema=0.9999, r1=0.5
-    ),
+    "dcgan-gpu": dataclasses.replace(_DCGAN, model="dcgan-bn-g", batch_size=128, ema=0.9999),
 }
 
 
+@dataclass(frozen=True)
+class ToyConfig:
+    """One GAN on a 2-D mixture (chapters 2 and 6): networks, optimiser, budget and stabilisers.
+
+    G and D are :func:`~gan_tutorial.models.toy.toy_mlp` nets of ``depth`` hidden layers of
+    width ``hidden``, trained with Adam (``lr_G``, ``lr_D``, ``beta1``, ``beta2``) for ``steps``
+    iterations of ``k`` D steps and one G step on batches of ``batch_size``. The options:
+
+    * ``decay_to`` - both learning rates fall linearly to this fraction of their start over
+      the run (1.0: constant; chapter 2's recipe uses 0.01);
+    * ``label_smoothing`` s - one-sided: D's target for real samples is 1 - s instead of 1,
+      fakes keep 0 (Salimans et al. 2016); cross-entropy losses only;
+    * ``instance_noise`` - the standard deviation of Gaussian noise added to everything D
+      sees, real and fake, falling linearly to 0 over the first half of the run
+      (Sonderby et al. 2016);
+    * ``r1`` - the weight gamma of the R1 penalty on D at real samples (Mescheder et al. 2018).
+    """
+
+    loss: str = "nonsaturating"
+    hidden: int = 64
+    depth: int = 3
+    latent_dim: int = 2
+    batch_size: int = 256
+    lr_G: float = 1e-3
+    lr_D: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    k: int = 1
+    steps: int = 2000
+    decay_to: float = 1.0
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    r1: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loss", get_loss(self.loss).name)  # "ns" -> "nonsaturating"
+        for name in ("hidden", "depth", "latent_dim", "batch_size", "k", "steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr_G", "lr_D", "beta1", "beta2", "decay_to", "label_smoothing", "instance_noise", "r1"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.lr_G <= 0 or self.lr_D <= 0:
+            raise ValueError(f"learning rates must be positive, got lr_G={self.lr_G}, lr_D={self.lr_D}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam's betas must be in [0, 1), got beta1={self.beta1}, beta2={self.beta2}")
+        if not 0 < self.decay_to <= 1:
+            raise ValueError(
+                f"decay_to (the final fraction of the learning rates) must be in (0, 1], got {self.decay_to}"
+            )
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(
+                "label_smoothing s (real target 1 - s) must be in [0, 1), 0 for none; "
+                f"got {self.label_smoothing}"
+            )
+        loss = get_loss(self.loss)
+        if self.label_smoothing and not loss.cross_entropy:
+            raise ValueError(
+                f"label smoothing changes the cross-entropy targets, and loss {self.loss!r} has none: "
+                "use loss 'nonsaturating' or 'minimax', or label_smoothing=0"
+            )
+        if loss.gp:
+            raise ValueError(
+                f"loss {self.loss!r} comes with a gradient penalty, which the toy runs do not add: "
+                "choose another loss (the toy runs offer the R1 penalty, r1)"
+            )
+        if self.instance_noise < 0 or self.r1 < 0:
+            raise ValueError(
+                f"instance_noise and r1 must be >= 0 (0: off), got {self.instance_noise} and {self.r1}"
+            )
+
+
 def check_changes(config: TrainConfig, changes: dict[str, Any]) -> dict[str, Any]:
-    """The ``changes`` a resumed run of ``config`` may make: the :data:`POLICY` fields, and any
+    """The ``changes`` a resumed run of ``config`` may make: the :data:`RESUMABLE_FIELDS` fields, and any
     other field only at the value it already has; a ``ValueError`` names every conflict."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(changes) - fields)
@@ -212,11 +269,11 @@ def check_changes(config: TrainConfig, changes: dict[str, Any]) -> dict[str, Any
     conflicts = [
         f"{name}={value!r} (the checkpoint has {getattr(config, name)!r})"
         for name, value in changes.items()
-        if name not in POLICY and value != getattr(config, name)
+        if name not in RESUMABLE_FIELDS and value != getattr(config, name)
     ]
     if conflicts:
         raise ValueError(
             "a resumed run continues as it was configured, and these settings differ from its "
             f"checkpoint: {'; '.join(conflicts)}. Drop them to continue the run, or start a new run"
         )
-    return {name: value for name, value in changes.items() if name in POLICY}
+    return {name: value for name, value in changes.items() if name in RESUMABLE_FIELDS}

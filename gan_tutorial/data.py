@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -203,6 +204,52 @@ def random_batches(
         perm = torch.randperm(n, generator=generator).to(x.device, non_blocking=True)
         for start in range(0, n - batch_size + 1, batch_size):
             yield x[perm[start : start + batch_size]]
+
+
+class BatchSampler:
+    """Random batches of a tensor, reshuffled every epoch, with a state that can be saved: what
+    :func:`random_batches` does, for the trainer, whose checkpoints continue mid-epoch.
+
+    The state is the CPU generator's state at the start of the epoch plus the position in
+    it; restoring it redraws the same permutation and continues from the same batch. ``y``
+    (optional) holds a label per row of ``x``; :meth:`labelled` gives a batch with its labels.
+    """
+
+    def __init__(self, x: torch.Tensor, batch_size: int, seed: int, y: torch.Tensor | None = None) -> None:
+        if not 0 < batch_size <= x.shape[0]:
+            raise ValueError(f"batch_size must be between 1 and the {x.shape[0]} images, got {batch_size}")
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        self.epoch_state = self.generator.get_state()
+        self.perm = torch.randperm(self.x.shape[0], generator=self.generator).to(self.x.device)
+        self.pos = 0
+
+    def indices(self) -> torch.Tensor:
+        """The next batch's (B,) row indices into ``x``, on ``x``'s device."""
+        if self.pos + self.batch_size > self.x.shape[0]:  # drop the incomplete last batch
+            self._new_epoch()
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def __call__(self) -> torch.Tensor:
+        return self.x[self.indices()]  # (B, 1, 28, 28)
+
+    def labelled(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch and its labels (``None`` without labels): (B, 1, 28, 28) and (B,)."""
+        idx = self.indices()
+        return self.x[idx], None if self.y is None else self.y[idx]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch_state": self.epoch_state, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["epoch_state"])
+        self._new_epoch()
+        self.pos = state["pos"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -199,17 +199,30 @@ def input_gradients(
     return [g / scale for g in torch.autograd.grad(scaler.scale(total), inputs, create_graph=True)]
 
 
+def zero_centered(grad: torch.Tensor, gamma: float, n: int) -> torch.Tensor:
+    """R1's and R2's formula on a gradient already taken: gamma / 2 * sum ||grad||^2 / n, the mean
+    over the ``n`` scores whose summed gradient ``grad`` is (:func:`zero_centered_penalty`)."""
+    return 0.5 * gamma * grad.pow(2).sum() / n
+
+
+def one_centered(grad: torch.Tensor, weight: float) -> torch.Tensor:
+    """WGAN-GP's formula on a gradient already taken: weight * E[(||grad_i||_2 - 1)^2], one norm per
+    sample over its whole flattened image (:func:`gradient_penalty`)."""
+    norms = grad.flatten(1).norm(2, dim=1)  # (B,): one norm per sample, over its whole image
+    return weight * (norms - 1).pow(2).mean()
+
+
 def zero_centered_penalty(
     out: torch.Tensor, x: torch.Tensor, gamma: float, scaler: torch.amp.GradScaler | None = None
 ) -> torch.Tensor:
     """gamma / 2 * E[ ||grad_x out||^2 ] with the mean over ``out``'s elements: R1 at real images,
-    R2 at fakes (:func:`input_gradients` takes the gradient)."""
+    R2 at fakes (:func:`input_gradients` takes the gradient, :func:`zero_centered` is the formula)."""
     if gamma < 0:
         raise ValueError(f"the penalty's weight gamma must be >= 0, got {gamma}")
     if not x.requires_grad:
         raise ValueError("x must have requires_grad=True before D runs on it, to take D's gradient")
     (grad,) = input_gradients(out.sum(), [x], scaler)  # like x
-    return 0.5 * gamma * grad.pow(2).sum() / out.numel()
+    return zero_centered(grad, gamma, out.numel())
 
 
 def r2_penalty(
@@ -254,8 +267,7 @@ def gradient_penalty(
     if not x_hat.requires_grad:
         raise ValueError("x_hat must have requires_grad=True before the critic runs on it")
     (grad,) = input_gradients(out.sum(), [x_hat], scaler)
-    norms = grad.flatten(1).norm(2, dim=1)  # (B,): one norm per sample, over its whole image
-    return weight * (norms - 1).pow(2).mean()
+    return one_centered(grad, weight)
 
 
 def r1_penalty(

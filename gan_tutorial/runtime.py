@@ -12,8 +12,10 @@ is called, never at import:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -101,6 +103,27 @@ def seed_everything(seed: int) -> torch.Generator:
         pass
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def isolated(seed: int | None = None, threads: int | None = None) -> Iterator[None]:
+    """Run a block with PyTorch's global CPU random state and thread count left as they were.
+
+    Inside, the CPU generator is seeded with ``seed`` (if given) and PyTorch uses ``threads``
+    intra-op threads (if given: one is fastest for the tiny networks of chapters 1, 2 and 6,
+    whose products are too small to share). Afterwards both are put back, so a helper that draws
+    weights or dropout neither reseeds nor consumes the caller's stream.
+    """
+    before = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 def quick_mode() -> bool:

@@ -1,24 +1,27 @@
 """A GAN trainer you can leave running: progress bar, history, checkpoints, divergence guard.
 
-Chapter 3 builds it; the command line (``python -m gan_tutorial train``) runs the same
-code. Each iteration is ``k`` calls of :func:`updates.d_step` and one of :func:`updates.g_step`
-(Algorithm 1 of Goodfellow et al. 2014) on batches indexed straight from a device-resident
-image tensor. The last D step's fake batch G(z) is made once, with its graph, and serves the
-G step too (as pytorch/examples does), which saves a forward pass of G per iteration.
-Monitors stay on the device as running sums and are read back only every ``log_every``
-steps, so the loop does not wait on the device in between. On a GPU that takes bf16
-(:mod:`gan_tutorial.accel`), each kind of iteration is captured once as a CUDA graph and
-replayed, so one launch from Python replaces a few hundred. With ``ema`` > 0 the trainer
-also keeps a moving average of G's weights (:class:`gan_tutorial.latent.EMA`), saved in
-checkpoints and sampled by :meth:`Trainer.generate`.
+Chapter 3 describes it and trains with it; the command line (``python -m gan_tutorial train``)
+runs the same code. A run is built one way, in :meth:`Trainer.__init__`: the config
+(:class:`~gan_tutorial.config.TrainConfig`) -> the models, from the seed -> their placement and
+precision (:mod:`gan_tutorial.accel`) -> the optimisers -> the iteration
+(:class:`gan_tutorial.iteration.Iteration`: ``k`` D updates and one G update, Algorithm 1 of
+Goodfellow et al. 2014, with the fast path and the stabilisers) -> the loop (:meth:`Trainer.run`).
+Batches are indexed straight from a device-resident image tensor. Monitors stay on the device
+as running sums and are read back only every ``log_every`` steps, so the loop does not wait on
+the device in between. On a GPU that takes bf16, each kind of iteration is captured once as a
+CUDA graph and replayed (:class:`~gan_tutorial.iteration.CapturedIteration`), so one launch from
+Python replaces a few hundred. With ``ema`` > 0 the trainer also keeps a moving average of G's
+weights (:class:`gan_tutorial.average.EMA`), saved in checkpoints and sampled by
+:meth:`Trainer.generate`.
 
 **Surviving a kill.** With an ``out_dir``, :meth:`Trainer.run` writes ``checkpoint.pt``
 atomically every ``checkpoint_seconds`` of wall time (60 by default) and/or every
 ``checkpoint_every`` steps, and at the end. The first Ctrl-C (SIGINT) or SIGTERM lets the
-current iteration finish, writes a checkpoint and raises :class:`TrainingInterrupted`; a
-second one interrupts at once. A killed process (SIGKILL, power loss) loses at most the
-time since the last checkpoint. Before every write the :class:`updates.DivergenceGuard` is
-read, so diverged weights never replace the last good checkpoint.
+current iteration finish, writes a checkpoint and raises
+:class:`~gan_tutorial.interrupt.TrainingInterrupted`; a second one interrupts at once. A killed
+process (SIGKILL, power loss) loses at most the time since the last checkpoint. Before every
+write the :class:`~gan_tutorial.updates.DivergenceGuard` is read, so diverged weights never
+replace the last good checkpoint.
 
 **Resuming is exact.** A checkpoint holds G, D, both optimisers, the step, the history and
 every random state the loop draws from (the batch order, the latent codes and dropout), so
@@ -32,8 +35,8 @@ dropout draws from the device's own global generator (GPU runs are not bit-repro
 
 **Labels (chapter 7).** A conditional model (``cgan-concat``, ``cgan-projection``) trains on
 images with their labels, ``Trainer(config, (x, y))``: each batch of images comes with its
-digits, the fakes of a step are asked for the same digits (:func:`updates.d_step`), and
-:meth:`Trainer.generate` takes the digits to draw.
+digits, the fakes of a step are asked for the same digits, and :meth:`Trainer.generate` takes
+the digits to draw.
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,77 +52,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import accel, data, latent, models
-from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
-from .config import POLICY, RECIPES, TrainConfig, check_changes  # noqa: F401  (re-exported: chapters import them here)
-from .latent import EMA, recalibrate_batch_norm
-from .losses import get_loss
-from .updates import DivergenceGuard, History, d_step, g_step
+from . import accel, latent, models, runtime
+from .average import EMA, recalibrate_batch_norm
+from .checkpoint import CheckpointError, config_of, load_checkpoint, load_module_state, save_checkpoint
+from .config import TrainConfig, build_models, check_changes
+from .data import BatchSampler, check_images
+from .interrupt import StopSignals, TrainingInterrupted
+from .iteration import CapturedIteration, Iteration, build_optimizers
+from .updates import MONITORS, DivergenceGuard, History
 
 #: An optimiser's implementation flags: how this device runs it, not part of a run's state.
 ADAM_FLAGS = ("fused", "foreach", "capturable", "differentiable")
-
-#: Monitors the trainer records, in the order the progress bar shows them.
-MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
-
-
-def check_images(x: torch.Tensor) -> None:
-    """``ValueError`` unless ``x`` is training images (N, 1, 28, 28) in [-1, 1]: :func:`data.check_images`."""
-    data.check_images(x, "training images")
-
-
-def build_models(config: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """``(G, D)`` for ``config.model`` with ``config.model_args`` (:func:`models.build`), D
-    spectrally normalised if ``config.spectral_norm`` (:func:`models.spectral_norm_`)."""
-    G, D = models.build(config.model, config.latent_dim, config.dropout, **config.model_args)
-    if config.spectral_norm:
-        models.spectral_norm_(D)
-    return G, D
-
-
-class BatchSampler:
-    """Random batches of a tensor, reshuffled every epoch, with a state that can be saved.
-
-    The state is the CPU generator's state at the start of the epoch plus the position in
-    it; restoring it redraws the same permutation and continues from the same batch. ``y``
-    (optional) holds a label per row of ``x``; :meth:`labelled` gives a batch with its labels.
-    """
-
-    def __init__(self, x: torch.Tensor, batch_size: int, seed: int, y: torch.Tensor | None = None) -> None:
-        if not 0 < batch_size <= x.shape[0]:
-            raise ValueError(f"batch_size must be between 1 and the {x.shape[0]} images, got {batch_size}")
-        self.x, self.y, self.batch_size = x, y, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self._new_epoch()
-
-    def _new_epoch(self) -> None:
-        self.epoch_state = self.generator.get_state()
-        self.perm = torch.randperm(self.x.shape[0], generator=self.generator).to(self.x.device)
-        self.pos = 0
-
-    def indices(self) -> torch.Tensor:
-        """The next batch's (B,) row indices into ``x``, on ``x``'s device."""
-        if self.pos + self.batch_size > self.x.shape[0]:  # drop the incomplete last batch
-            self._new_epoch()
-        idx = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return idx
-
-    def __call__(self) -> torch.Tensor:
-        return self.x[self.indices()]  # (B, 1, 28, 28)
-
-    def labelled(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next batch and its labels (``None`` without labels): (B, 1, 28, 28) and (B,)."""
-        idx = self.indices()
-        return self.x[idx], None if self.y is None else self.y[idx]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch_state": self.epoch_state, "pos": self.pos}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["epoch_state"])
-        self._new_epoch()
-        self.pos = state["pos"]
 
 
 class _Window:
@@ -173,115 +114,6 @@ class _Budget:
             self.paused_for += time.perf_counter() - t0
 
 
-class _StopSignals:
-    """While active (in the main thread only), the first SIGINT or SIGTERM is recorded in
-    ``caught`` instead of interrupting; the previous handlers come back at once, so a second
-    signal interrupts (or terminates) as usual."""
-
-    SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
-
-    def __init__(self) -> None:
-        self.caught: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.caught = signum
-        self._restore()
-
-    def _restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous = {}
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._restore()
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """A run stopped by SIGINT (Ctrl-C) or SIGTERM after finishing its current iteration.
-
-    ``signal`` is the signal's number, ``step`` the last finished step, ``checkpoint`` where
-    the run was saved (``None`` without an ``out_dir`` or with ``save=False``).
-    """
-
-    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
-        name = signal.Signals(signum).name
-        saved = (
-            f"wrote {checkpoint}; continue with Trainer.resume"
-            if checkpoint
-            else "nothing saved (the run has no out_dir, or ran with save=False)"
-        )
-        super().__init__(f"{name} at step {step}: {saved}")
-        self.signal, self.step, self.checkpoint = signum, step, checkpoint
-
-    def __reduce__(self):  # so that it crosses process boundaries
-        return type(self), (self.signal, self.step, self.checkpoint)
-
-
-class _IterationGraphs:
-    """A trainer's iteration captured as CUDA graphs, one per kind of step, and replayed.
-
-    Each kind of iteration (with and without lazy R1 and R2) first runs eagerly ``WARM_UP`` times on
-    a side stream, so that the optimisers' state, library handles and workspaces come into
-    being outside any graph. Right after the last of them the same iteration is captured
-    (capture records the kernels without running them), and every later step replays it. The
-    graph reads fixed buffers, which every step refills before it runs: batch indices copied
-    from the sampler's permutation, codes drawn from the trainer's generator, and the step
-    number for the divergence guard.
-    What the iteration reads as Python numbers (learning rates, penalties' weights) is fixed at
-    capture: a changed learning rate needs a new trainer (or a resume from a checkpoint).
-    """
-
-    WARM_UP = 2  # eager runs of each kind of iteration before its capture
-
-    def __init__(self, trainer: Trainer) -> None:
-        cfg, device = trainer.config, trainer.device
-        self.trainer = trainer
-        self.idx = torch.zeros(cfg.k, cfg.batch_size, dtype=torch.long, device=device)
-        self.z = torch.zeros(cfg.k, cfg.batch_size, cfg.latent_dim, device=device)
-        self.step_number = torch.zeros((), dtype=torch.long, device=device)
-        self.stream = torch.cuda.Stream(device)
-        self.graphs: dict[float, torch.cuda.CUDAGraph] = {}
-        self.eager_runs: dict[float, int] = {}
-
-    def _body(self, lazy: float) -> None:
-        t = self.trainer
-        x_real = [t.sampler.x[self.idx[i]] for i in range(t.config.k)]
-        y = None if t.sampler.y is None else [t.sampler.y[self.idx[i]] for i in range(t.config.k)]
-        stats = t._iteration(x_real, list(self.z.unbind(0)), lazy, y)
-        t._window.add(stats)
-        t.guard.update(stats, self.step_number)
-
-    def step(self, lazy: float, step: int) -> None:
-        """Run one iteration: refill the buffers, then replay (or warm up and capture)."""
-        t = self.trainer
-        for i in range(t.config.k):
-            self.idx[i].copy_(t.sampler.indices())
-            self.z[i].normal_(generator=t.z_generator)
-        self.step_number.fill_(step)
-        graph = self.graphs.get(lazy)
-        if graph is not None:
-            graph.replay()
-        else:
-            main = torch.cuda.current_stream(t.device)
-            self.stream.wait_stream(main)
-            with torch.cuda.stream(self.stream):
-                self._body(lazy)
-            main.wait_stream(self.stream)
-            self.eager_runs[lazy] = self.eager_runs.get(lazy, 0) + 1
-            if self.eager_runs[lazy] >= self.WARM_UP:  # capture now; replay from the next step on
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=self.stream):
-                    self._body(lazy)
-                self.graphs[lazy] = graph
-
-
 class Trainer:
     """Trains ``G`` and ``D`` of ``config`` on images ``x_train`` (N, 1, 28, 28) in [-1, 1].
 
@@ -312,52 +144,32 @@ class Trainer:
             if len(x_train) != 2 or labels is not None:
                 raise ValueError("give the training images x, or one pair (x, y) of images and labels")
             x_train, labels = x_train
-        check_images(x_train)
+        check_images(x_train, "training images")
         self.config, self.device = config, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        # fast path (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler, channels-last on a GPU
+        # 1. the models, their initial weights from the seed (the global CPU generator left as it was)
+        with runtime.isolated(seed=config.seed):
+            G, D = build_models(config)
+            self._rng_state = torch.get_rng_state()  # dropout continues this stream (see _own_rng)
+        self.conditional = models.is_conditional(G)
+        self._check_labels(labels, len(x_train), G)
+        # 2. placement and precision (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler on a GPU
         self.fast = (
             fast if fast is not None else accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs)
         )
         a, b = self.fast.device, self.device  # "cuda" and "cuda:0" agree; "cuda:0" and "cuda:1" do not
         if a.type != b.type or (a.index is not None and b.index is not None and a.index != b.index):
             raise ValueError(f"the fast path is for {a}, the trainer for {b}")
-        with torch.random.fork_rng(devices=[]):  # the global CPU generator is left as it was
-            torch.manual_seed(config.seed)
-            G, D = build_models(config)  # initial weights from the seed
-            self._rng_state = torch.get_rng_state()  # dropout continues this stream (see _own_rng)
-        self.conditional = models.is_conditional(G)
-        if self.conditional and labels is None:
-            raise ValueError(
-                f"model {config.model!r} is conditional and trains on images with their labels: give "
-                "Trainer(config, (x, y)), e.g. data.load_mnist(labels=True)"
-            )
-        if not self.conditional and labels is not None:
-            raise ValueError(
-                f"model {config.model!r} is unconditional and takes no labels: pass the images alone, "
-                "or choose a conditional model (cgan-concat, cgan-projection)"
-            )
-        if labels is not None:
-            models.check_labels(labels, len(x_train), G.num_classes, "training labels")
-        self.G, self.D = self.fast.place(G), self.fast.place(D)
-        penalties = {"r1": config.r1, "r2": config.r2, "gp": config.penalty}
-        used = [f"{name}={value}" for name, value in penalties.items() if value]
-        if used and models.has_batch_norm(self.D):
-            raise ValueError(
-                f"{', '.join(used)} needs a D without batch norm (each score's gradient with respect to "
-                f"its own image), and model {config.model!r} has one: use model 'dcgan-bn-g' (batch norm "
-                "in G only), or no gradient penalty"
-            )
+        G, D = self.fast.place(G), self.fast.place(D)
         # the average of G's weights that generate() samples from, if the config keeps one
-        self.ema = EMA(self.G, config.ema, config.ema_warmup) if config.ema > 0 else None
+        self.ema = EMA(G, config.ema, config.ema_warmup) if config.ema > 0 else None
         self._ema_sampler: tuple[int, torch.nn.Module] | None = None  # (step, recalibrated copy)
-        self.G, self.D = self.fast.compiled(self.G), self.fast.compiled(self.D)  # if compile=True
-        self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
-        # one D pass over real and fake rows together, unless batch norm would mix their statistics
-        self.joint_d_pass = not models.has_batch_norm(self.D)
-        self.opt_G = self._optimizer(self.G, config.lr_G)
-        self.opt_D = self._optimizer(self.D, config.lr_D)
-        self.loss = get_loss(config.loss)
+        self.G, self.D = self.fast.compiled(G), self.fast.compiled(D)  # if compile=True
+        # 3. the optimisers
+        self.opt_G, self.opt_D = build_optimizers(self.G, self.D, config, self.fast)
+        # 4. the iteration: k D updates, one G update, the average
+        self.iteration = Iteration(self.G, self.D, self.opt_G, self.opt_D, config, self.fast, self.ema)
+        # 5. the loop's state: batches, codes, monitors
         y_train = labels.to(self.device) if labels is not None else None
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed, y_train)
         self.z_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
@@ -370,16 +182,34 @@ class Trainer:
         self.guard = DivergenceGuard(self.device)
         self._window = _Window(self.device)
         self._last_save = time.monotonic()
-        # a warm-up's decay changes every step, which a captured graph cannot: those runs stay eager
-        self._graphs = _IterationGraphs(self) if self.fast.cuda_graph and not config.ema_warmup else None
+        self._graphs = self._captured()
 
-    def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-        """The config's optimiser for ``module``: the fast path's Adam (fused where this torch has
-        the kernel: one pass over all the weights), or RMSprop (WGAN with weight clipping)."""
-        cfg = self.config
-        if cfg.optimizer == "rmsprop":
-            return torch.optim.RMSprop(module.parameters(), lr=lr, capturable=self.fast.cuda_graph)
-        return self.fast.adam_optimizer(module.parameters(), lr, (cfg.beta1, cfg.beta2))
+    def _check_labels(self, labels: torch.Tensor | None, n: int, G: torch.nn.Module) -> None:
+        """Labels exactly when the model is conditional, one digit per image."""
+        if self.conditional and labels is None:
+            raise ValueError(
+                f"model {self.config.model!r} is conditional and trains on images with their labels: give "
+                "Trainer(config, (x, y)), e.g. data.load_mnist(labels=True)"
+            )
+        if not self.conditional and labels is not None:
+            raise ValueError(
+                f"model {self.config.model!r} is unconditional and takes no labels: pass the images alone, "
+                "or choose a conditional model (cgan-concat, cgan-projection)"
+            )
+        if labels is not None:
+            models.check_labels(labels, n, G.num_classes, "training labels")
+
+    def _captured(self) -> CapturedIteration | None:
+        """The iteration as CUDA graphs where the fast path replays them; ``None`` keeps it eager (a
+        warm-up's decay changes every step, which a captured graph cannot: those runs stay eager)."""
+        if not self.fast.cuda_graph or self.config.ema_warmup:
+            return None
+        return CapturedIteration(self.iteration, self.sampler, self.z_generator, self._record)
+
+    def _record(self, stats: dict[str, torch.Tensor], step: int | torch.Tensor) -> None:
+        """An iteration's statistics into the logging window and before the divergence guard."""
+        self._window.add(stats)
+        self.guard.update(stats, step)
 
     def sample_z(self, n: int | None = None) -> torch.Tensor:
         """(n, latent_dim) standard normal codes from the trainer's own generator."""
@@ -402,7 +232,7 @@ class Trainer:
         the fixed codes get digits 0..9 in turn and drawn codes uniform random digits. With
         ``average`` (the default) the samples come from the moving average of G's weights
         when the config keeps one (``ema`` > 0), with its batch norms' statistics measured
-        again under the averaged weights (:func:`latent.recalibrate_batch_norm`, once per
+        again under the averaged weights (:func:`average.recalibrate_batch_norm`, once per
         step); ``average=False`` uses the live G.
         """
         G = self.average_generator() if average and self.ema is not None else self.G
@@ -460,7 +290,7 @@ class Trainer:
             total=steps, initial=0, desc="train", unit="step", **({} if progress else {"disable": True})
         )
         try:
-            with _StopSignals() as signals:
+            with StopSignals() as signals:
                 while True:
                     with self._own_rng():  # a stretch of steps up to the next event
                         while True:
@@ -496,11 +326,9 @@ class Trainer:
             k = self.config.k
             batches = [self.sampler.labelled() for _ in range(k)]
             x_real, y = [b[0] for b in batches], [b[1] for b in batches]
-            stats = self._iteration(
-                x_real, [self.sample_z() for _ in range(k)], lazy, y if self.conditional else None
-            )
-            self._window.add(stats)
-            self.guard.update(stats, self.step)
+            z = [self.sample_z() for _ in range(k)]
+            stats = self.iteration(x_real, z, y if self.conditional else None, lazy, self.step)
+            self._record(stats, self.step)
         self._window.count += 1
 
     def _log(self, bar: tqdm, callback: Callable[[Trainer], None] | None, budget: _Budget) -> None:
@@ -526,55 +354,12 @@ class Trainer:
     def _own_rng(self) -> Iterator[None]:
         """The trainer's CPU random stream (dropout) in PyTorch's CPU generator while it trains;
         the global stream is put back after, untouched."""
-        with torch.random.fork_rng(devices=[]):
+        with runtime.isolated():
             torch.set_rng_state(self._rng_state)
             try:
                 yield
             finally:
                 self._rng_state = torch.get_rng_state()
-
-    def _iteration(
-        self,
-        x_real: list[torch.Tensor],
-        z: list[torch.Tensor],
-        lazy: float,
-        y: list[torch.Tensor] | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """One iteration on given batches: ``k`` D steps (``x_real[i]``, ``z[i]``, labels ``y[i]`` for
-        a conditional model), one G step, the moving average; returns the last steps' statistics
-        (tensors, nothing read back). ``lazy`` multiplies R1's and R2's weights (:meth:`_lazy_factor`)."""
-        cfg = self.config
-        k = cfg.k
-        y = y if y is not None else [None] * k
-        for i in range(k):
-            x_fake = None
-            if i == k - 1:  # the last D step's fakes, graph kept, serve the G step too
-                with self.fast.autocast():
-                    x_fake = self.G(z[i]) if y[i] is None else self.G(z[i], y[i])
-            stats = d_step(
-                self.G, self.D, self.opt_D, x_real[i], z[i], self.loss, self.fast, self.scaler_D, x_fake,
-                joint=self.joint_d_pass, r1=cfg.r1 * lazy, r2=cfg.r2 * lazy, gp=cfg.penalty,
-                clip=cfg.clip, smoothing=cfg.label_smoothing, noise=cfg.instance_noise, y=y[i],
-            )  # fmt: skip
-        stats.update(
-            g_step(
-                self.G,
-                self.D,
-                self.opt_G,
-                None,
-                self.loss,
-                self.fast,
-                self.scaler_G,
-                x_fake,
-                x_real=x_real[-1],
-                joint=self.joint_d_pass,
-                noise=cfg.instance_noise,
-                y=y[-1],
-            )  # fmt: skip
-        )
-        if self.ema is not None:
-            self.ema.update(self.G, self.step)
-        return stats
 
     def _lazy_factor(self) -> float:
         """The factor on R1's and R2's weights for this step's D update: ``r1_every`` on every
@@ -643,11 +428,13 @@ class Trainer:
         self.history = History(list(state["history"]["step"]), dict(state["history"]["values"]))
         self.guard.reset()  # a checkpoint is a good state
         if self._graphs is not None:  # the optimisers hold new state tensors: capture again
-            self._graphs = _IterationGraphs(self)
+            self._graphs = self._captured()
 
     def _scalers(self) -> dict[str, torch.amp.GradScaler]:
         return {
-            n: sc for n, sc in (("scaler_G", self.scaler_G), ("scaler_D", self.scaler_D)) if sc is not None
+            n: sc
+            for n, sc in (("scaler_G", self.iteration.scaler_G), ("scaler_D", self.iteration.scaler_D))
+            if sc is not None
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -679,8 +466,8 @@ class Trainer:
         """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on (``x_train``
         and ``labels`` as for a new :class:`Trainer`).
 
-        ``changes`` may set the :data:`POLICY` fields (how often to log and checkpoint); any
-        other field must equal the checkpoint's, else a ``ValueError`` names both values.
+        ``changes`` may set the :data:`~gan_tutorial.config.RESUMABLE_FIELDS` (how often to log and
+        checkpoint); any other field must equal the checkpoint's, else a ``ValueError`` names both.
         """
         state = load_checkpoint(path)
         config = config_of(state, path)
@@ -690,41 +477,3 @@ class Trainer:
         trainer.load_state_dict(state)
         trainer.last_checkpoint = Path(path)
         return trainer
-
-
-def config_of(state: dict[str, Any], path: str | Path) -> TrainConfig:
-    """The :class:`TrainConfig` saved in a checkpoint, or a :class:`CheckpointError` that
-    says why it cannot be rebuilt (an unknown model, fields from another version)."""
-    try:
-        models.resolve(state.get("model"))
-    except (ValueError, TypeError):
-        raise CheckpointError(f"{path} holds an unknown model {state.get('model')!r}") from None
-    try:
-        return TrainConfig(**state["config"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(
-            f"{path} holds a run this version of gan_tutorial cannot rebuild ({err}); "
-            "was it written by another version?"
-        ) from err
-
-
-def load_generator(
-    path: str | Path, device: str | torch.device = "cpu", average: bool = True
-) -> torch.nn.Module:
-    """The generator of a checkpoint, in eval mode, with its ``latent_dim`` attribute.
-
-    With ``average`` (the default) it holds the moving average of G's weights when the run
-    kept one (``ema`` > 0), batch norms recalibrated, as :meth:`Trainer.generate` samples;
-    else the last weights.
-    """
-    state = load_checkpoint(path, model=None)
-    config = config_of(state, path)
-    G, _ = build_models(config)
-    G = G.to(device)
-    if "G" not in state:
-        raise CheckpointError(f"{path} holds no generator weights; was it written by Trainer.save?")
-    if average and "G_ema" in state:
-        load_module_state(G, state["G_ema"], "generator")
-        return recalibrate_batch_norm(G)  # as Trainer.generate samples it
-    load_module_state(G, state["G"], "generator")
-    return G.eval()

@@ -1,32 +1,35 @@
-"""The alternating updates of Goodfellow et al. 2014 (Algorithm 1), as small functions.
+"""The alternating updates of Goodfellow et al. 2014 (Algorithm 1), the size chapter 1 writes them.
 
 One training iteration is ``k`` discriminator updates followed by one generator update:
 
     for k steps:  D <- D - lr * grad_D  loss_D(D(x_real), D(G(z)))     # G frozen
     once:         G <- G - lr * grad_G  loss_G(D(G(z)))                # D not updated
 
-Every chapter trains with these two functions; chapter 1 (``notebooks/01_minimax.ipynb``)
-explains them. They return detached tensors (no ``.item()``), so a training loop never
-waits on the device until it chooses to log. :func:`train` is Algorithm 1's loop around
-them (chapters 1 and 2), and :class:`DivergenceGuard` is the one NaN check every loop here
-uses, the MNIST trainer's included.
+Chapter 1 (``notebooks/01_minimax.ipynb``) writes both steps inline and checks them against
+:func:`d_step` and :func:`g_step`; chapters 1, 2 and 6 train their small networks with them. The
+loss is pluggable (:mod:`gan_tutorial.losses`), D may carry R1 (chapter 2) and a conditional pair
+takes labels (chapter 7). The MNIST trainer runs the same updates with its fast path and chapter
+6's stabilisers around them (:mod:`gan_tutorial.iteration`, proved equal to these where they
+overlap). The steps return detached tensors (no ``.item()``), so a loop never waits on the device
+until it chooses to log. :func:`train` is Algorithm 1's loop around them, and
+:class:`DivergenceGuard` is the one NaN check every loop here uses, the trainer's included.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .losses import GANLoss, d_loss_bce_smoothed, get_loss, input_gradients, interpolates
+from .losses import GANLoss, get_loss, r1_penalty
 from .models import has_batch_norm
 
-if TYPE_CHECKING:  # only for the type hints: accel imports this module
-    from .accel import FastPath
+#: What one D step and one G step report, in the order a progress bar shows them: the losses, D's
+#: mean output on real images, on fakes before and after the D step, and the gradient norms.
+MONITORS = ("loss_D", "loss_G", "d_real", "d_fake", "d_fake_g", "grad_D", "grad_G")
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -37,65 +40,39 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # sqrt(sum of all squares)
 
 
-def _prob(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:
-    """Batch mean of D's output as a probability (sigmoid of logits) or raw LSGAN score."""
+def mean_output(out: torch.Tensor, loss: GANLoss) -> torch.Tensor:
+    """The batch mean of D's output as a monitor: a probability, sigmoid(logit), for a loss on
+    logits; the raw score for a loss on scores (LSGAN, WGAN, hinge, RpGAN)."""
     return (torch.sigmoid(out) if loss.logits else out).mean().detach()
 
 
-def _backward_step(
-    loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
-) -> torch.Tensor:
-    """backward, gradient norm, optimiser step; returns the norm (a tensor: no host sync).
-
-    With a ``GradScaler`` (fp16 only, chapter 4) the loss is scaled up before ``backward``
-    so small gradients survive fp16, and the gradients are scaled back before the norm; a
-    step the scaler skips (a gradient overflowed) reports a norm of 0.
-    """
-    if scaler is None:
-        loss.backward()
-        grad = grad_norm(module)
-        opt.step()
-        return grad
-    scaler.scale(loss).backward()  # loss * S: small gradients survive fp16
-    scaler.unscale_(opt)  # gradients / S, in place, inf check recorded on the device
-    grad = grad_norm(module)
-    scaler.step(opt)  # skipped if a gradient was inf or NaN
-    scaler.update()  # S halves after an overflow, grows after a run of clean steps
-    # an overflow here is the scaler's business, not a divergence: the step was skipped, so the
-    # update it made had no gradient at all (a NaN loss still trips the guard)
-    return torch.nan_to_num(grad, nan=0.0, posinf=0.0)
-
-
-def _penalties(
-    pairs: list[tuple[str, float, torch.Tensor, torch.Tensor]], scaler: torch.amp.GradScaler | None
-) -> dict[str, torch.Tensor]:
-    """D's gradient penalties from one ``autograd.grad`` call: ``pairs`` holds (name, weight,
-    scores, inputs) with name ``r1`` or ``r2`` (zero-centred: weight/2 E||grad||^2) or ``gp``
-    (one-centred: weight E[(||grad|| - 1)^2]). Each score depends on its own input row only, so
-    the gradient of the sum of all scores with respect to each input is, row by row, that
-    row's own gradient; one call shares the backward pass through D between the penalties."""
-    total = sum(out.sum() for _, _, out, _ in pairs)
-    grads = input_gradients(total, [x for _, _, _, x in pairs], scaler)
-    result = {}
-    for (name, weight, out, _), grad in zip(pairs, grads, strict=True):
-        if name == "gp":
-            norms = grad.float().flatten(1).norm(2, dim=1)  # one norm per sample, its whole image
-            result[name] = weight * (norms - 1).pow(2).mean()
-        else:
-            result[name] = 0.5 * weight * grad.float().pow(2).sum() / out.numel()
-    return result
-
-
-def _score(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """D's logits for images ``x``: ``D(x)``, or ``D(x, y)`` for a conditional D given labels ``y``."""
+def score(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """D's output for images ``x``: ``D(x)``, or ``D(x, y)`` for a conditional D given labels ``y``."""
     return D(x) if y is None else D(x, y)
 
 
-def _noisy(x: torch.Tensor, noise: float | torch.Tensor) -> torch.Tensor:
-    """``x`` plus instance noise of standard deviation ``noise`` (Sonderby et al. 2016), or ``x``."""
-    if isinstance(noise, (int, float)) and noise == 0:
-        return x
-    return x + noise * torch.randn_like(x)
+def check_r1(r1: float, D: nn.Module) -> None:
+    """``ValueError`` unless R1's weight is >= 0 and, if on, D has no batch norm."""
+    if r1 < 0:
+        raise ValueError(f"r1 must be >= 0 (0: off), got {r1}")
+    if r1 and has_batch_norm(D):
+        raise ValueError(
+            "the R1 penalty needs each score's gradient with respect to its own image, which batch norm "
+            "in D mixes across the batch: use a D without batch norm (model 'dcgan-bn-g')"
+        )
+
+
+@contextlib.contextmanager
+def frozen(D: nn.Module) -> Iterator[None]:
+    """D's parameters get no gradient inside; each one's flag comes back as it was (some may be
+    frozen on purpose)."""
+    flags = [p.requires_grad for p in D.parameters()]
+    D.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(D.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
 
 
 def d_step(
@@ -103,184 +80,67 @@ def d_step(
     D: nn.Module,
     opt_D: torch.optim.Optimizer,
     x_real: torch.Tensor,
-    z: torch.Tensor | None,
+    z: torch.Tensor,
     loss: str | GANLoss = "nonsaturating",
-    fast: FastPath | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    x_fake: torch.Tensor | None = None,
-    joint: bool = False,
     r1: float = 0.0,
-    r2: float = 0.0,
-    gp: float = 0.0,
-    clip: float = 0.0,
-    smoothing: float = 0.0,
-    noise: float | torch.Tensor = 0.0,
     y: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of D on a real batch and a fake batch G(z); G is not updated.
 
-    Returns detached tensors: ``loss_D``, ``d_real`` (mean D(x)), ``d_fake`` (mean
-    D(G(z)) before the G step) and ``grad_D`` (gradient norm). ``fast`` and ``scaler``
-    apply chapter 4's GPU fast path (:mod:`gan_tutorial.accel`: autocast, channels-last,
-    loss scaling); without them the step is plain float32. Losses are always computed in
-    float32 from D's outputs.
-
-    ``x_fake``, if given, is a batch G(z) the caller already computed (``z`` is then
-    unused): D trains on it detached, and the caller can hand the same batch, graph and
-    all, to :func:`g_step`, which saves one forward pass of G per iteration.
-
-    ``joint=True`` runs D once over the real and fake rows concatenated along the first
-    dimension: the same numbers as two passes when each row's output depends on that row
-    alone (no batch norm), in larger, faster products. A D with batch norm is refused.
-
-    Regularisers (chapters 4 and 6), each added to ``loss_D`` and returned alone under its name:
-    ``r1`` > 0 adds R1, ``r1 / 2 * E||grad_x l(x_real)||^2`` (:func:`losses.r1_penalty`);
-    ``r2`` > 0 the same at the fakes (:func:`losses.r2_penalty`); ``gp`` > 0 WGAN-GP's
-    ``gp * E[(||grad s(x_hat)||_2 - 1)^2]`` at one random point per real/fake pair
-    (:func:`losses.interpolates`, :func:`losses.gradient_penalty`). All three need per-row
-    gradients, so a D with batch norm is refused. ``clip`` > 0 clamps every weight of D to
-    [-clip, clip] after the step (WGAN's weight clipping). ``smoothing`` > 0 gives the real
-    images target 1 - smoothing (one-sided label smoothing; cross-entropy losses only).
-    ``noise`` (a number or a 0-d tensor) adds Gaussian instance noise of that standard
-    deviation to everything D sees.
-
-    ``y`` (chapter 7): the real images' labels (B,), for a conditional G and D. The fakes are
-    asked for the same labels, G(z, y), so both sides of D see the same mix of digits, and every
-    row D scores (real, fake, interpolate) is scored with its label, D(x, y).
+    Returns detached tensors: ``loss_D``, ``d_real`` (mean D(x)), ``d_fake`` (mean D(G(z)) before
+    the G step), ``grad_D`` (gradient norm) and, with ``r1`` > 0, ``r1``: R1's
+    ``r1 / 2 * E||grad_x l(x_real)||^2`` (:func:`losses.r1_penalty`), added to ``loss_D``.
+    ``y`` (chapter 7): the real images' labels; the fakes are asked for the same digits, G(z, y),
+    and D scores every row with its label, D(x, y).
     """
     loss = get_loss(loss)
-    autocast = fast.autocast if fast is not None else contextlib.nullcontext
-    if x_fake is None:
-        if z is None:
-            raise ValueError("give the latent codes z, or a fake batch x_fake")
-        with torch.no_grad(), autocast():
-            x_fake = G(z) if y is None else G(z, y)  # no graph through G: this step only moves D
-    x_fake = x_fake.detach()
-    if fast is not None:
-        x_real, x_fake = fast.images(x_real), fast.images(x_fake)
-    if joint and has_batch_norm(D):
-        raise ValueError("joint=True would mix real and fake rows in D's batch-norm statistics")
-    for name, value in (("r1", r1), ("r2", r2), ("gp", gp), ("clip", clip)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0 (0: off), got {value}")
-    if (r1 or r2 or gp) and has_batch_norm(D):
-        which = "the gradient penalty of WGAN-GP" if gp else "the R1 and R2 penalties"
-        raise ValueError(
-            f"{which} needs each score's gradient with respect to its own image, which batch norm in "
-            "D mixes across the batch: use a D without batch norm (model 'dcgan-bn-g'; Gulrajani et al. "
-            "use layer norm or none in the critic)"
-        )
-    if smoothing and not loss.cross_entropy:
-        raise ValueError(f"label smoothing needs a cross-entropy loss (targets 0 and 1), not {loss.name!r}")
-    x_real, x_fake = _noisy(x_real, noise), _noisy(x_fake, noise)
+    check_r1(r1, D)
+    with torch.no_grad():  # no graph through G: this step only moves D
+        x_fake = G(z) if y is None else G(z, y)
     if r1:
-        x_real = x_real.detach().requires_grad_(True)  # D's gradient at the real images
-    if r2:
-        x_fake = x_fake.detach().requires_grad_(True)  # ... and at the fakes
-    parts = [x_real, x_fake]
-    if gp:
-        x_hat, _ = interpolates(x_real, x_fake)
-        parts.append(x_hat.requires_grad_(True))
+        x_real = x_real.detach().requires_grad_(True)  # R1 needs D's gradient at the real images
     opt_D.zero_grad(set_to_none=True)
-    with autocast():
-        if joint:  # one pass over all rows (the same function of each row; larger, faster products)
-            ys = None if y is None else torch.cat([y] * len(parts))
-            outs = _score(D, torch.cat(parts), ys).split([len(x) for x in parts])
-        else:
-            outs = [_score(D, x, y) for x in parts]
-    real_out, fake_out = outs[0].float(), outs[1].float()
-    if smoothing:
-        loss_D = d_loss_bce_smoothed(real_out, fake_out, smoothing)
-    else:
-        loss_D = loss.d(real_out, fake_out)
-    wanted = [
-        (name, weight, out, x)
-        for name, weight, out, x in (("r1", r1, real_out, x_real), ("r2", r2, fake_out, x_fake))
-        if weight
-    ]
-    if gp:
-        wanted.append(("gp", gp, outs[2].float(), parts[2]))
-    penalties = _penalties(wanted, scaler) if wanted else {}
-    for penalty in penalties.values():
+    real_out, fake_out = score(D, x_real, y), score(D, x_fake, y)
+    loss_D = loss.d(real_out, fake_out)  # minimise -V: real -> high logits, fake -> low
+    penalty = r1_penalty(real_out, x_real, r1) if r1 else None
+    if penalty is not None:
         loss_D = loss_D + penalty
-    grad = _backward_step(loss_D, D, opt_D, scaler)
-    if clip:
-        with torch.no_grad():
-            for p in D.parameters():
-                p.clamp_(-clip, clip)
-    stats = {
-        "loss_D": loss_D.detach(),
-        "d_real": _prob(real_out, loss),
-        "d_fake": _prob(fake_out, loss),
-        "grad_D": grad,
-    }
-    stats.update({name: penalty.detach() for name, penalty in penalties.items()})
-    return stats
+    loss_D.backward()
+    grad = grad_norm(D)
+    opt_D.step()
+    d_real, d_fake = mean_output(real_out, loss), mean_output(fake_out, loss)
+    stats = {"loss_D": loss_D.detach(), "d_real": d_real, "d_fake": d_fake, "grad_D": grad}
+    return stats if penalty is None else {**stats, "r1": penalty.detach()}
 
 
 def g_step(
     G: nn.Module,
     D: nn.Module,
     opt_G: torch.optim.Optimizer,
-    z: torch.Tensor | None,
+    z: torch.Tensor,
     loss: str | GANLoss = "nonsaturating",
-    fast: FastPath | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    x_fake: torch.Tensor | None = None,
     x_real: torch.Tensor | None = None,
-    joint: bool = False,
-    noise: float | torch.Tensor = 0.0,
     y: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of G through a fixed D; D's parameters get no gradient and do not move.
 
-    Returns detached tensors: ``loss_G``, ``d_fake_g`` (mean D(G(z)) seen by this step,
-    i.e. after the D step) and ``grad_G``. ``fast`` and ``scaler`` as in :func:`d_step`.
-    ``x_fake``, if given, is G(z) computed by the caller with its graph (as pytorch/examples
-    reuses the D step's fakes); ``z`` is then unused. A relativistic loss (RpGAN) pairs each
-    fake with a real image: give ``x_real`` (``joint=True``: one D pass over both, for a D
-    without batch norm). ``noise`` as in :func:`d_step`. ``y``: the labels the fakes were asked
-    for (and of ``x_real``), for a conditional G and D, as in :func:`d_step`.
+    Returns detached tensors: ``loss_G``, ``d_fake_g`` (mean D(G(z)) seen by this step, i.e. after
+    the D step) and ``grad_G``. A relativistic loss (RpGAN) pairs each fake with a real image:
+    give ``x_real``. ``y``: the digits the fakes are asked for, as in :func:`d_step`.
     """
     loss = get_loss(loss)
-    autocast = fast.autocast if fast is not None else contextlib.nullcontext
-    if x_fake is None and z is None:
-        raise ValueError("give the latent codes z, or a fake batch x_fake")
-    if x_fake is not None and not x_fake.requires_grad:
-        raise ValueError("x_fake carries no graph back to G (was it made under no_grad or detached?)")
     if loss.relativistic and x_real is None:
         raise ValueError(f"the {loss.name} loss pairs each fake with a real image: give x_real to g_step")
-    if joint and has_batch_norm(D):
-        raise ValueError("joint=True would mix real and fake rows in D's batch-norm statistics")
     opt_G.zero_grad(set_to_none=True)
-    # Gradients flow through D to G, but D's own are not needed: freeze D for this step
-    # and restore each parameter's flag afterwards (some may have been frozen on purpose).
-    flags = [p.requires_grad for p in D.parameters()]
-    D.requires_grad_(False)
-    try:
-        with autocast():
-            if x_fake is None:
-                x_fake = G(z) if y is None else G(z, y)
-            fake_in = _noisy(fast.images(x_fake) if fast is not None else x_fake, noise)
-            real_out = None
-            if loss.relativistic:
-                real_in = _noisy((fast.images(x_real) if fast is not None else x_real).detach(), noise)
-                if joint:
-                    ys = None if y is None else torch.cat([y, y])
-                    both = _score(D, torch.cat([real_in, fake_in]), ys)
-                    real_out, fake_out = both.split([len(real_in), len(fake_in)])
-                else:
-                    real_out, fake_out = _score(D, real_in, y), _score(D, fake_in, y)
-                real_out = real_out.float()
-            else:
-                fake_out = _score(D, fake_in, y)
-        fake_out = fake_out.float()
-        loss_G = loss.generator_loss(fake_out, real_out)
-        grad = _backward_step(loss_G, G, opt_G, scaler)
-    finally:
-        for p, flag in zip(D.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
-    return {"loss_G": loss_G.detach(), "d_fake_g": _prob(fake_out, loss), "grad_G": grad}
+    with frozen(D):  # gradients flow through D to G, but D's own are not needed
+        x_fake = G(z) if y is None else G(z, y)
+        real_out = score(D, x_real.detach(), y) if loss.relativistic else None
+        fake_out = score(D, x_fake, y)
+        loss_G = loss.generator_loss(fake_out, real_out)  # non-saturating: -E[log D(G(z))]
+        loss_G.backward()
+    grad = grad_norm(G)
+    opt_G.step()
+    return {"loss_G": loss_G.detach(), "d_fake_g": mean_output(fake_out, loss), "grad_G": grad}
 
 
 @dataclass
@@ -371,17 +231,17 @@ class DivergenceGuard:
     so a bad step is found at the next such check and named exactly.
     """
 
-    WATCHED = ("loss_D", "loss_G", "grad_D", "grad_G")
+    GUARDED = ("loss_D", "loss_G", "grad_D", "grad_G")
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.first_bad = torch.zeros((), dtype=torch.long, device=device)  # 0: all finite so far
-        self.what = torch.zeros((), dtype=torch.long, device=device)  # bit i set: WATCHED[i] was bad
+        self.what = torch.zeros((), dtype=torch.long, device=device)  # bit i set: GUARDED[i] was bad
 
     def update(self, stats: dict[str, torch.Tensor], step: int | torch.Tensor) -> None:
         """Record ``step`` if it is the first whose watched statistics are not all finite (in place,
         so a CUDA graph can replay it; ``step`` may be a device tensor)."""
         bits = torch.zeros_like(self.what)
-        for i, key in enumerate(self.WATCHED):
+        for i, key in enumerate(self.GUARDED):
             if key in stats:
                 bits = bits | ((~torch.isfinite(stats[key])).long() << i)
         new = (bits != 0) & (self.first_bad == 0)
@@ -395,7 +255,7 @@ class DivergenceGuard:
         if not step:
             return
         bits = int(self.what)
-        what = tuple(key for i, key in enumerate(self.WATCHED) if bits >> i & 1)
+        what = tuple(key for i, key in enumerate(self.GUARDED) if bits >> i & 1)
         names = " and ".join(what) if len(what) < 3 else ", ".join(what[:-1]) + " and " + what[-1]
         found = "" if checked_at == step else f" (found at the check of step {checked_at})"
         saved = (

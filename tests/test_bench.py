@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gan_tutorial import bench, cli
+from gan_tutorial.config import TrainConfig
 from gan_tutorial.data import MNISTNotFoundError, ensure_mnist
-from gan_tutorial.trainer import TrainConfig
 
 
 @pytest.fixture
@@ -32,14 +32,21 @@ def test_bench_smoke(mnist, capsys):
     assert "trainer (last row) / pytorch/examples loop:" in out
 
 
-def test_each_trainer_row_adds_one_change(mnist, monkeypatch):
+@pytest.mark.parametrize("compile", [False, True])
+def test_each_trainer_row_adds_one_change(mnist, monkeypatch, compile):
     paths = []
     real = bench.Trainer
     monkeypatch.setattr(
         bench, "Trainer", lambda *a, fast, **kw: paths.append(fast) or real(*a, fast=fast, **kw)
     )
+    # aot_eager: torch.compile's tracing without the minute of code generation on a CPU
+    compile_module = torch.nn.Module.compile
+    monkeypatch.setattr(
+        torch.nn.Module, "compile", lambda self, **kw: compile_module(self, backend="aot_eager")
+    )
     x = torch.rand(64, 1, 28, 28) * 2 - 1
-    rows = bench.ladder(TrainConfig(batch_size=8), x, torch.device("cpu"))
+    rows = bench.ladder(TrainConfig(batch_size=8), x, torch.device("cpu"), compile=compile)
+    assert (list(rows)[-1] == "+ torch.compile") == compile and paths[-1].compile == compile
     assert list(rows)[:3] == [
         "pytorch/examples loop", "+ batches from one device tensor", "+ monitors read every log_every steps",
     ]  # fmt: skip

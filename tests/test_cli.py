@@ -210,23 +210,21 @@ def test_resume_names_a_conflicting_flag_and_takes_policy_flags(checkpoint, caps
     assert cli.main([*ok, "--batch-size", "16", "--recipe", "classic"]) == 0  # equal values are fine
 
 
-def test_the_old_forms_still_run_and_print_the_new_one(checkpoint, tmp_path):
-    argv = [str(checkpoint), "-n", "4", "-o", str(tmp_path / "s.pt")]
-    old = subprocess.run([sys.executable, "-m", "gan_tutorial.sample", *argv], capture_output=True, text=True)
-    assert old.returncode == 0 and "is now `python -m gan_tutorial sample`" in old.stderr
-    assert torch.load(tmp_path / "s.pt", weights_only=True).shape == (4, 1, 28, 28)
-    old = subprocess.run(
-        [sys.executable, "-m", "gan_tutorial.evaluate", "--help"], capture_output=True, text=True
-    )
-    assert old.returncode == 0 and "is now `python -m gan_tutorial evaluate`" in old.stderr
+def test_each_command_has_one_form():
+    """``python -m gan_tutorial <command>`` (or ``gan-tutorial <command>``); version 0.1's module forms,
+    ``python -m gan_tutorial.train`` and its siblings, went in 0.3.0."""
     for command in ("train", "sample", "bench", "evaluate"):
         helped = _cli(command, "--help")
         assert helped.returncode == 0 and f"python -m gan_tutorial {command}" in helped.stdout
+    for module in ("train", "sample", "evaluate"):
+        command = [sys.executable, "-m", f"gan_tutorial.{module}"]
+        gone = subprocess.run(command, capture_output=True, text=True)
+        assert gone.returncode != 0 and f"No module named gan_tutorial.{module}" in gone.stderr
 
 
 def test_every_config_field_is_a_flag():
     from gan_tutorial.cli.train import NOT_FLAGS, config_flags
-    from gan_tutorial.trainer import TrainConfig
+    from gan_tutorial.config import TrainConfig
 
     fields = {f.name for f in __import__("dataclasses").fields(TrainConfig)}
     assert set(config_flags().values()) == fields - set(NOT_FLAGS)

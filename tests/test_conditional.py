@@ -7,8 +7,11 @@ import pytest
 import torch
 
 from gan_tutorial import cli, latent, models, vae
+from gan_tutorial.checkpoint import load_generator
+from gan_tutorial.config import RECIPES, TrainConfig
 from gan_tutorial.metrics import conditional as cond
-from gan_tutorial.trainer import RECIPES, TrainConfig, Trainer, load_generator
+from gan_tutorial.metrics.judge import fit_classifier
+from gan_tutorial.trainer import Trainer
 
 
 @pytest.fixture
@@ -214,12 +217,12 @@ def test_classifier_learns_separable_digits_and_refuses_other_ranges():
     x = torch.full((256, 1, 28, 28), -1.0)
     for i, k in enumerate(y.tolist()):
         x[i, 0, 4:24, (2 if k == 0 else 16) : (12 if k == 0 else 26)] = 1.0
-    clf = cond.fit_classifier(x, y, steps=60, batch_size=32, seed=0, shifts=0)
+    clf = fit_classifier(x, y, steps=60, batch_size=32, seed=0, shifts=0)
     assert cond.test_accuracy(clf, x, y) == 1.0
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
-        cond.fit_classifier((x + 1) * 127.5, y, steps=1)  # pixels 0..255: the preprocessing trap
+        fit_classifier((x + 1) * 127.5, y, steps=1)  # pixels 0..255: the preprocessing trap
     with pytest.raises(ValueError, match="integer tensor"):
-        cond.fit_classifier(x, y.float(), steps=1)
+        fit_classifier(x, y.float(), steps=1)
 
 
 # -- the VAE ------------------------------------------------------------------------------

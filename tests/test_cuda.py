@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gan_tutorial import accel
-from gan_tutorial.trainer import TrainConfig, Trainer
+from gan_tutorial.config import TrainConfig
+from gan_tutorial.trainer import Trainer
 from gan_tutorial.updates import DivergenceError
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -93,7 +94,7 @@ def test_a_cpu_checkpoint_resumes_with_graphs(x_gpu, tmp_path):
 def test_fp16_path_with_grad_scaler_trains(x_gpu, monkeypatch):
     monkeypatch.setattr(accel, "cuda_capability", lambda device: (7, 5))  # a T4's choice, on this GPU
     t = Trainer(recipe(), x_gpu, "cuda")
-    assert t.fast.grad_scaler and not t.fast.cuda_graph and t.scaler_D is not None
+    assert t.fast.grad_scaler and not t.fast.cuda_graph and t.iteration.scaler_D is not None
     t.run(steps=8, progress=False)
     assert torch.isfinite(weights(t)).all()
     assert all(torch.isfinite(torch.tensor(t.history["loss_D"] + t.history["loss_G"])))

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from gan_tutorial import models
-from gan_tutorial.trainer import TrainConfig, Trainer
+from gan_tutorial.config import TrainConfig
+from gan_tutorial.trainer import Trainer
 
 
 def conv_out(n, k, s, p):

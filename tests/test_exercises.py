@@ -463,7 +463,8 @@ def test_3_4_rejects_all_pixels_whole_batch_and_zero_as_fake():
 
 
 def test_3_5_rejects_a_fresh_trainer_a_full_second_run_and_a_new_history():
-    from gan_tutorial.trainer import Trainer, config_of
+    from gan_tutorial.checkpoint import config_of
+    from gan_tutorial.trainer import Trainer
 
     def fresh_with_weights(checkpoint, x_train, total_steps):
         state = torch.load(checkpoint, weights_only=True)

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from gan_tutorial import models
-from gan_tutorial.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gan_tutorial.latent import recalibrate_batch_norm
-from gan_tutorial.trainer import MONITORS, RECIPES, BatchSampler, TrainConfig, Trainer, load_generator
-from gan_tutorial.updates import DivergenceError
+from gan_tutorial.average import recalibrate_batch_norm
+from gan_tutorial.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
+from gan_tutorial.config import RECIPES, TrainConfig
+from gan_tutorial.data import BatchSampler
+from gan_tutorial.trainer import Trainer
+from gan_tutorial.updates import MONITORS, DivergenceError
 
 
 @pytest.fixture
@@ -102,6 +104,13 @@ def test_config_and_sampler_errors(x_small):
         Trainer(small_config(model="dcgan", r1=1.0), x_small)
     with pytest.raises(ValueError, match="positive"):
         Trainer(small_config(), x_small).run(steps=0)
+
+
+@pytest.mark.parametrize("field", ["checkpoint_every", "checkpoint_seconds"])
+def test_negative_checkpoint_intervals_are_refused(field):
+    with pytest.raises(ValueError, match="checkpoint_every and checkpoint_seconds must be >= 0"):
+        TrainConfig(**{field: -5})
+    assert getattr(TrainConfig(**{field: 0}), field) == 0  # 0: off
 
 
 @pytest.mark.parametrize(
@@ -201,34 +210,15 @@ def test_average_of_a_batch_norm_generator_is_sampled_with_recalibrated_statisti
 
 def test_gradient_scalers_are_saved_and_restored(x_small, tmp_path):
     t = Trainer(small_config(), x_small, out_dir=tmp_path)
-    t.scaler_G = torch.amp.GradScaler("cpu", init_scale=1024.0)  # what the fp16 path would hold
-    t.scaler_D = torch.amp.GradScaler("cpu", init_scale=2048.0)
+    t.iteration.scaler_G = torch.amp.GradScaler("cpu", init_scale=1024.0)  # what the fp16 path would hold
+    t.iteration.scaler_D = torch.amp.GradScaler("cpu", init_scale=2048.0)
     t.save()
     state = load_checkpoint(tmp_path / "checkpoint.pt", model="mlp")
     assert state["scaler_G"]["scale"] == 1024.0 and state["scaler_D"]["scale"] == 2048.0
     u = Trainer(small_config(), x_small)
-    u.scaler_G, u.scaler_D = torch.amp.GradScaler("cpu"), torch.amp.GradScaler("cpu")
+    u.iteration.scaler_G, u.iteration.scaler_D = torch.amp.GradScaler("cpu"), torch.amp.GradScaler("cpu")
     u.load_state_dict(state)
-    assert (u.scaler_G.get_scale(), u.scaler_D.get_scale()) == (1024.0, 2048.0)
-
-
-def test_r1_is_applied_lazily_with_its_weight_scaled(x_small, monkeypatch):
-    """R1 on every r1_every-th step, weighted r1 * r1_every, and nothing in between."""
-    from gan_tutorial import trainer as trainer_module
-
-    weights_seen = []
-    d_step = trainer_module.d_step
-
-    def spy(*args, **kwargs):
-        weights_seen.append(kwargs["r1"])
-        return d_step(*args, **kwargs)
-
-    monkeypatch.setattr(trainer_module, "d_step", spy)
-    t = Trainer(small_config(model="dcgan-bn-g", dropout=0.0, r1=0.5, r1_every=3, latent_dim=8), x_small)
-    t.run(steps=6, progress=False)
-    assert weights_seen == [0.0, 0.0, 1.5, 0.0, 0.0, 1.5]
-    with pytest.raises(ValueError, match="r1_every"):
-        TrainConfig(r1_every=0)
+    assert (u.iteration.scaler_G.get_scale(), u.iteration.scaler_D.get_scale()) == (1024.0, 2048.0)
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -275,7 +265,7 @@ def test_sigint_finishes_the_step_writes_a_checkpoint_and_resumes_exactly(x_smal
     import os
     import signal
 
-    from gan_tutorial.trainer import TrainingInterrupted
+    from gan_tutorial.interrupt import TrainingInterrupted
 
     straight = Trainer(small_config(), x_small)
     straight.run(steps=9, progress=False)

@@ -211,51 +211,6 @@ def test_grad_norm_is_the_norm_of_all_gradients():
     torch.testing.assert_close(grad_norm(D), flat.norm())
 
 
-def test_a_fake_batch_made_by_the_caller_gives_the_same_steps():
-    """d_step/g_step on x_fake = G(z) (one forward of G shared) equal the steps that make G(z) themselves."""
-    G_a, D_a = _nets(seed=4)
-    G_b, D_b = _nets(seed=4)
-    x_real, z = torch.randn(16, 1), torch.randn(16, 2)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (D_a, G_a, D_b, G_b)]
-    a = d_step(G_a, D_a, opts[0], x_real, z)
-    a.update(g_step(G_a, D_a, opts[1], z))
-    x_fake = G_b(z)  # with its graph
-    b = d_step(G_b, D_b, opts[2], x_real, None, x_fake=x_fake)
-    b.update(g_step(G_b, D_b, opts[3], None, x_fake=x_fake))
-    for key in a:
-        torch.testing.assert_close(a[key], b[key])
-    pairs = zip([*G_a.parameters(), *D_a.parameters()], [*G_b.parameters(), *D_b.parameters()], strict=True)
-    for p, q in pairs:
-        torch.testing.assert_close(p, q)
-    with pytest.raises(ValueError, match="no graph"):
-        g_step(G_b, D_b, opts[3], None, x_fake=x_fake.detach())
-    with pytest.raises(ValueError, match="give the latent codes"):
-        d_step(G_b, D_b, opts[2], x_real, None)
-
-
-def test_joint_d_pass_matches_separate_passes_and_is_refused_with_batch_norm():
-    """Without batch norm, one D pass over real and fake rows gives the numbers of two passes.
-    With batch norm, one pass would mix the batches' statistics: d_step keeps two, and refuses joint."""
-    G, D = _nets(seed=5)
-    assert not updates.has_batch_norm(D)
-    x_real, z = torch.randn(16, 1), torch.randn(16, 2)
-    real_logits, fake_logits = D(x_real), D(G(z).detach())
-    expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-    stats = d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z, joint=True)
-    torch.testing.assert_close(stats["loss_D"], expected.detach())
-
-    D_bn = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
-    assert updates.has_batch_norm(D_bn)
-    real_logits, fake_logits = D_bn(x_real), D_bn(G(z).detach())
-    expected = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-    mixed = D_bn(torch.cat([x_real, G(z).detach()]))
-    assert not torch.allclose(mixed[:16], real_logits)  # what a single pass would have computed
-    stats = d_step(G, D_bn, torch.optim.SGD(D_bn.parameters(), lr=0.0), x_real, z)
-    torch.testing.assert_close(stats["loss_D"], expected.detach())
-    with pytest.raises(ValueError, match="batch-norm"):
-        d_step(G, D_bn, torch.optim.SGD(D_bn.parameters(), lr=0.0), x_real, z, joint=True)
-
-
 def test_d_step_with_r1_adds_the_penalty_at_the_real_images():
     """loss_D is the cross-entropy plus gamma/2 E||grad_x l(x_real)||^2; the step then follows
     the gradient of that sum. A D with batch norm, or a negative weight, is refused."""
@@ -266,10 +221,9 @@ def test_d_step_with_r1_adds_the_penalty_at_the_real_images():
     (slope,) = torch.autograd.grad(real_logits.sum(), x)
     bce = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     penalty = 0.5 * 2.0 * slope.pow(2).sum(1).mean()
-    for joint in (False, True):
-        stats = d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z, joint=joint, r1=2.0)
-        torch.testing.assert_close(stats["r1"], penalty)
-        torch.testing.assert_close(stats["loss_D"], (bce + penalty).detach())
+    stats = d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z, r1=2.0)
+    torch.testing.assert_close(stats["r1"], penalty)
+    torch.testing.assert_close(stats["loss_D"], (bce + penalty).detach())
     assert "r1" not in d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), x_real, z)
     assert not x_real.requires_grad  # the caller's batch is left as it was
 

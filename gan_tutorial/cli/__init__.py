@@ -7,12 +7,13 @@ Commands (each with ``--help``):
 * ``evaluate`` - every metric of chapter 5 for samples or a checkpoint (:mod:`gan_tutorial.cli.evaluate`);
 * ``bench``  - the trainer against a pytorch/examples-style loop, one change at a time
   (:mod:`gan_tutorial.cli.bench`).
+
+``common`` holds what the commands share: the device and thread flags, positive numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import bench, evaluate, sample, train
 
@@ -35,13 +36,3 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.run(args, args.parser)
-
-
-def deprecated(command: str, argv: list[str] | None = None) -> int:
-    """The forms of version 0.1, ``python -m gan_tutorial.<command>``: say the new one, then run it."""
-    print(
-        f"note: `python -m gan_tutorial.{command}` is now `{PROG} {command}` (or `gan-tutorial {command}`); "
-        "the old form will be removed in version 0.3",
-        file=sys.stderr,
-    )
-    return main([command, *(sys.argv[1:] if argv is None else argv)])

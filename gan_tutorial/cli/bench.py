@@ -13,7 +13,10 @@ import argparse
 import torch
 
 from .. import bench, runtime
-from ..trainer import TrainConfig, Trainer
+from ..config import TrainConfig
+from ..data import load_mnist
+from ..metrics.judge import load_judge, reference, score
+from ..trainer import Trainer
 from .common import add_device_flags, device_of, positive
 
 
@@ -27,7 +30,11 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
     p.add_argument("--batch-size", type=positive(int), default=64)
     p.add_argument("--seconds", type=float, default=60.0, help="equal wall time for the judge (0: skip)")
     add_device_flags(p)
-    p.add_argument("--compile", action="store_true", help="torch.compile the trainer's G and D")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="add a row: the trainer with torch.compile (its compilation timed apart)",
+    )
     p.add_argument("--no-cuda-graphs", action="store_true", help="no CUDA-graph row, and an eager trainer")
     p.set_defaults(run=run, parser=p)
     return p
@@ -40,8 +47,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # the DCGAN takes no dropout in D (the guidelines' D has batch norm instead)
     no_dropout = {"dropout": 0.0} if args.model == "dcgan" else {}
     config = TrainConfig(model=args.model, batch_size=args.batch_size, **no_dropout)
-    from ..data import load_mnist
-
     x_train = load_mnist(train=True)
     print(f"{runtime.describe(device)}; {torch.get_num_threads()} CPU threads; batch {args.batch_size}")
     print(f"model {args.model}, {args.steps} timed steps per loop, in 3 rounds")
@@ -59,8 +64,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"trainer (last row) / pytorch/examples loop: {speeds[names[-1]] / speeds[names[0]]:.2f}x")
 
     if args.seconds > 0:
-        from ..metrics.judge import load_judge, reference, score
-
         judge = load_judge(device)
         ref = reference(judge, "val")
         baseline = bench.Baseline(config, device)

@@ -17,10 +17,9 @@ from pathlib import Path
 import torch
 
 from .. import latent
-from ..checkpoint import FORMAT, CheckpointError
+from ..checkpoint import FORMAT, CheckpointError, load_generator
 from ..metrics.evaluation import evaluate
 from ..metrics.judge import load_judge
-from ..trainer import load_generator
 from .common import add_device_flags, device_of, positive
 
 

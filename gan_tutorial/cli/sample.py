@@ -18,9 +18,8 @@ from pathlib import Path
 import torch
 
 from .. import latent
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, load_generator
 from ..models import is_conditional
-from ..trainer import load_generator
 from .common import add_device_flags, device_of, positive
 
 SUFFIXES = (".pt", ".png")

@@ -1,7 +1,7 @@
 """``python -m gan_tutorial train``: train a GAN with the chapters' trainer, from a terminal.
 
 Runs the same :class:`gan_tutorial.trainer.Trainer` as chapters 3 and 4. Every field of
-:class:`~gan_tutorial.trainer.TrainConfig` is a flag (``lr_G`` is ``--lr-g``) that overrides
+:class:`~gan_tutorial.config.TrainConfig` is a flag (``lr_G`` is ``--lr-g``) that overrides
 the recipe's value. The run writes ``OUT/checkpoint.pt`` at least once a minute and when it
 ends or is stopped with Ctrl-C or SIGTERM, and says how to continue it; at the end it prints
 the judge's numbers for 10,000 samples::
@@ -28,9 +28,13 @@ import torch
 
 from .. import models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..config import OPTIMIZERS
+from ..config import OPTIMIZERS, RECIPES, RESUMABLE_FIELDS, TrainConfig
+from ..data import load_mnist
+from ..interrupt import TrainingInterrupted
 from ..losses import LOSSES
-from ..trainer import POLICY, RECIPES, TrainConfig, Trainer, TrainingInterrupted
+from ..metrics.conditional import balanced_labels, obedience
+from ..metrics.judge import class_mix_distance, load_judge, reference, score
+from ..trainer import Trainer
 from ..updates import DivergenceError
 from .common import add_device_flags, device_of, positive
 
@@ -168,10 +172,17 @@ def _conditional(args: argparse.Namespace, given: dict[str, Any], parser: argpar
         return False  # an unknown model is reported where the trainer is built
 
 
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.steps is None and args.seconds is None:
-        parser.error("give a budget: --steps N and/or --seconds S")
-    device = device_of(args, parser)
+def _training_data(args: argparse.Namespace, conditional: bool) -> Any:
+    """MNIST in [-1, 1] (with its labels for a conditional model), or ``--data fake``'s 512 random
+    images, which check the plumbing, not the result."""
+    if args.data == "mnist":
+        return load_mnist(train=True, labels=conditional)
+    x_train = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return (x_train, torch.arange(512) % 10) if conditional else x_train
+
+
+def _build(args: argparse.Namespace, parser: argparse.ArgumentParser, device: torch.device) -> Trainer:
+    """A new trainer from the recipe and the flags, or one resumed from ``--resume``."""
     given = {
         field: getattr(args, dest)
         for dest, field in config_flags().items()
@@ -179,38 +190,29 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     }
     if args.model_arg:
         given["model_args"] = dict(args.model_arg)
-    conditional = _conditional(args, given, parser)
-    if args.data == "fake":  # 512 random images in [-1, 1]: checks the plumbing, not the result
-        x_train = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-        if conditional:
-            x_train = (x_train, torch.arange(512) % 10)
-    else:
-        from ..data import load_mnist
-
-        x_train = load_mnist(train=True, labels=conditional)
+    x_train = _training_data(args, _conditional(args, given, parser))
     graphs = not args.no_cuda_graphs
     try:
         if args.resume is not None:
             if args.recipe is not None:  # a recipe is a set of fields: each must match the checkpoint
                 recipe = dataclasses.asdict(RECIPES[args.recipe])
-                given = {**{k: v for k, v in recipe.items() if k not in POLICY}, **given}
+                given = {**{k: v for k, v in recipe.items() if k not in RESUMABLE_FIELDS}, **given}
             if args.out is not None:
                 _refuse_to_overwrite(args.out, parser, args.resume)
-            trainer = Trainer.resume(
-                args.resume, x_train, device, args.out, args.compile, graphs, changes=given
-            )
-        else:
-            recipe = args.recipe or "classic"
-            config = dataclasses.replace(RECIPES[recipe], **given)
-            out = args.out or _fresh_out(recipe)
-            _refuse_to_overwrite(out, parser, None)
-            trainer = Trainer(config, x_train, device, out, args.compile, graphs)
+            return Trainer.resume(args.resume, x_train, device, args.out, args.compile, graphs, changes=given)
+        recipe = args.recipe or "classic"
+        config = dataclasses.replace(RECIPES[recipe], **given)
+        out = args.out or _fresh_out(recipe)
+        _refuse_to_overwrite(out, parser, None)
+        return Trainer(config, x_train, device, out, args.compile, graphs)
     except (CheckpointError, ValueError) as err:
         parser.error(str(err))
-    print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
-    print(f"{trainer.fast.describe()}; writing {trainer.out_dir / 'checkpoint.pt'}", flush=True)
-    steps = args.steps
-    first_step = trainer.step
+
+
+def _train(trainer: Trainer, args: argparse.Namespace) -> int:
+    """Train for the budget (after ``--compile``'s timed warm-up); the exit status, with what went
+    wrong or how to continue on stderr."""
+    steps, first_step = args.steps, trainer.step
     start = time.perf_counter()
     try:
         if args.compile:  # the first steps trace and compile: time them apart from the budget
@@ -236,30 +238,41 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
         print(f"stopped by {name} at step {stop.step}: {saved}{hint}", file=sys.stderr, flush=True)
         return 128 + stop.signal
-    elapsed = time.perf_counter() - start
     h = trainer.history
     print(
-        f"step {trainer.step}: {elapsed:.0f} s, "
+        f"step {trainer.step}: {time.perf_counter() - start:.0f} s, "
         f"{h['loss_D'][-1]:.3f} loss_D, {h['loss_G'][-1]:.3f} loss_G, "
         f"{h['d_real'][-1]:.2f} D(x), {h['d_fake'][-1]:.2f} D(G(z)); wrote {trainer.last_checkpoint}"
         f"{_continue_hint(trainer.last_checkpoint, args, 0, 0.0)}",  # the same budget again
         flush=True,
     )
-    if not args.no_judge and args.data == "mnist":
-        from ..metrics.judge import class_mix_distance, load_judge, reference, score
-
-        judge = load_judge(device)
-        ref = reference(judge, args.reference)
-        scores = score(trainer.generate(10_000), judge, ref)
-        print(f"judge (10,000 samples): {scores}")
-        print(f"  against the {ref}")
-        mix = class_mix_distance(scores.hist, judge, ref)
-        print(f"real digits in these samples' proportions: FD {mix:.2f} ({mix / ref.floor:.1f}x the floor)")
-        if trainer.conditional:
-            from ..metrics.conditional import balanced_labels, obedience
-
-            asked = balanced_labels(1000)
-            verdict = obedience(judge, trainer.generate(labels=asked, n=len(asked)), asked)
-            shares = " ".join(f"{k}:{share:.1%}" for k, share in enumerate(verdict.per_class.tolist()))
-            print(f"asked for each digit 1,000 times, {verdict}\n  per digit {shares}")
     return 0
+
+
+def _judge(trainer: Trainer, device: torch.device, reference_split: str) -> None:
+    """The judge's numbers for 10,000 samples (and, for a conditional G, how well it obeys)."""
+    judge = load_judge(device)
+    ref = reference(judge, reference_split)
+    scores = score(trainer.generate(10_000), judge, ref)
+    print(f"judge (10,000 samples): {scores}")
+    print(f"  against the {ref}")
+    mix = class_mix_distance(scores.hist, judge, ref)
+    print(f"real digits in these samples' proportions: FD {mix:.2f} ({mix / ref.floor:.1f}x the floor)")
+    if trainer.conditional:
+        asked = balanced_labels(1000)
+        verdict = obedience(judge, trainer.generate(labels=asked, n=len(asked)), asked)
+        shares = " ".join(f"{k}:{share:.1%}" for k, share in enumerate(verdict.per_class.tolist()))
+        print(f"asked for each digit 1,000 times, {verdict}\n  per digit {shares}")
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.steps is None and args.seconds is None:
+        parser.error("give a budget: --steps N and/or --seconds S")
+    device = device_of(args, parser)
+    trainer = _build(args, parser, device)
+    print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
+    print(f"{trainer.fast.describe()}; writing {trainer.out_dir / 'checkpoint.pt'}", flush=True)
+    status = _train(trainer, args)
+    if status == 0 and not args.no_judge and args.data == "mnist":
+        _judge(trainer, device, args.reference)
+    return status

@@ -12,10 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import losses, models
-from ..metrics import frechet_distance
+from ..config import TrainConfig
+from ..metrics import frechet_distance, kl_from_uniform
 from ..metrics import judge as J
+from ..runtime import isolated
+from ..trainer import Trainer
 from . import ExerciseError, exercise
-from ._common import as_float_answer, as_tensor_answer, close, require_close, seeded, show
+from ._common import as_float_answer, as_tensor_answer, close, require_close, show
 
 # -- 3.1 ----------------------------------------------------------------------------------
 
@@ -120,7 +123,7 @@ def check_digit_stats(answer) -> str:
     for i, counts in enumerate(cases):
         probs = _probs_with_predictions(counts, seed=i)
         hist = J.class_histogram(probs)
-        modes, kl = J.modes_covered(probs), J.kl_from_uniform(hist)
+        modes, kl = J.modes_covered(probs), kl_from_uniform(hist)
         got = answer(probs.clone())
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise ExerciseError(f"digit_stats returned {show(got)}, expected a pair (digits covered, KL)")
@@ -160,7 +163,7 @@ def check_range_detector(answer) -> str:
     real_01 = strokes * torch.rand(
         64, 1, 28, 28, generator=gen
     )  # ToTensor's range: background 0, ink up to 1
-    with seeded(7):
+    with isolated(seed=7):
         G = models.MLPGenerator(latent_dim=16, hidden=(64,))  # untrained: Tanh outputs of both signs
     with torch.no_grad():
         fake = G(torch.randn(64, 16, generator=gen))
@@ -204,8 +207,6 @@ def finish_run(checkpoint, x_train: torch.Tensor, total_steps: int):
 
 
 def _tiny_config():
-    from ..trainer import TrainConfig
-
     # the articles' MLP, shrunk; dropout stays in D, so its random state must resume too
     return TrainConfig(
         model="mlp",
@@ -220,8 +221,6 @@ def _tiny_config():
 
 @exercise("3.5", "finish_run", finish_run)
 def check_finish_run(answer) -> None:
-    from ..trainer import Trainer
-
     x_train = torch.rand(256, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1  # fake images
     config, total = _tiny_config(), 12
     straight = Trainer(config, x_train)

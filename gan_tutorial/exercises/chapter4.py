@@ -9,9 +9,10 @@ import math
 import torch
 from torch import nn
 
-from .. import latent, models
+from .. import average, latent, models
+from ..runtime import isolated
 from . import ExerciseError, exercise
-from ._common import as_float_answer, as_tensor_answer, close, seeded
+from ._common import as_float_answer, as_tensor_answer, close
 
 # -- 4.1 ----------------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ def check_conv_t_params(answer) -> str:
             hint,
         )
     first = conv_t_params(100, 128, 7, bias=False)
-    with seeded(0):
+    with isolated(seed=0):
         total = _n_params(models.DCGANGenerator())
     return f"G's first layer holds {first:,} of its {total:,} weights"
 
@@ -144,11 +145,11 @@ def half_life(beta: float, every: int = 1) -> float:
 
 
 def _updates_to_halve(beta: float) -> int:
-    """Updates of latent.EMA until the average's weight on its starting value is <= 1/2, by trying."""
+    """Updates of average.EMA until the average's weight on its starting value is <= 1/2, by trying."""
     live = nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         live.weight.fill_(1.0)
-    avg = latent.EMA(live, decay=beta)
+    avg = average.EMA(live, decay=beta)
     with torch.no_grad():
         live.weight.fill_(0.0)  # from now on the average only forgets its start
     n = 0
@@ -176,7 +177,7 @@ def check_half_life(answer) -> str:
         elif math.isclose(got, every * math.log(2) / (1 - beta), rel_tol=1e-9):
             hint = "log(2) / (1 - beta) is only an approximation for beta near 1"
         raise ExerciseError(
-            f"half_life({beta}, every={every}) gave {got:.6g}; latent.EMA halves its start's weight after "
+            f"half_life({beta}, every={every}) gave {got:.6g}; average.EMA halves its start's weight after "
             f"{n} updates ({n * every} steps), and exactly at {exact:.6g} steps",
             hint,
         )
@@ -209,9 +210,9 @@ def _state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 @exercise("4.5", "find_codes", find_codes)
 def check_find_codes(answer) -> str:
-    with seeded(4):
+    with isolated(seed=4):
         G = models.DCGANGenerator(latent_dim=16, ngf=8)
-    G = latent.recalibrate_batch_norm(G, n=512, batch_size=128)  # running statistics that describe G
+    G = average.recalibrate_batch_norm(G, n=512, batch_size=128)  # running statistics that describe G
     z_true = latent.codes(8, 16, seed=45)
     with torch.no_grad():
         x = G(z_true)  # eval mode: images G can draw, from codes the answer does not see

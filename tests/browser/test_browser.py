@@ -317,7 +317,8 @@ def test_a_training_progress_bar_shows_and_completes(page, lab, artefacts):
                 "cell_type": "code",
                 "source": (
                     "import torch\n\n"
-                    "from gan_tutorial.trainer import TrainConfig, Trainer\n\n"
+                    "from gan_tutorial.config import TrainConfig\n"
+                    "from gan_tutorial.trainer import Trainer\n\n"
                     "x_train = torch.rand(512, 1, 28, 28) * 2 - 1  # (512, 1, 28, 28) in [-1, 1]: fake\n"
                     'trainer = Trainer(TrainConfig(log_every=20), x_train, "cpu")\n'
                     f"_ = trainer.run(steps={PROGRESS_STEPS}, progress=True)"
