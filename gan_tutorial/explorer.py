@@ -5,7 +5,8 @@ press play and watch the generator's samples and the discriminator's decision su
 with the mode metrics of :mod:`gan_tutorial.metrics.modes` updating live.
 
 The logic is plain code that runs and is tested without a display: :class:`ExplorerConfig`
-(the settings), :class:`Explorer` (the nets, the optimisers and ``train(steps)``, built on
+(the settings: chapter 2's :class:`~gan_tutorial.config.ToyConfig` with a dataset and a seed),
+:class:`Explorer` (the nets, the optimisers and ``train(steps)``, built on
 :func:`gan_tutorial.updates.d_step` and :func:`~gan_tutorial.updates.g_step`),
 :func:`decision_surface` and :func:`draw`. Only :func:`explorer_widget` touches ipywidgets:
 it wires controls to an :class:`Explorer` and redraws into an ``ipywidgets.Output``. It
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import data
+from . import data, runtime
+from .config import ToyConfig
 from .losses import get_loss
 from .metrics.modes import N_SAMPLES, ModeReport, mode_report
 from .models import toy_mlp
@@ -35,34 +37,26 @@ DATASETS = {"ring": (data.ring8, 1.5), "grid": (data.grid25, 5.5)}
 
 
 @dataclass(frozen=True)
-class ExplorerConfig:
-    """Settings of one explorer run; every field can be changed from the widget or by keyword.
+class ExplorerConfig(ToyConfig):
+    """Settings of one explorer run: a :class:`~gan_tutorial.config.ToyConfig` on one of the
+    :data:`DATASETS`, from one ``seed``; every field can be changed by keyword, and the dataset,
+    the loss, ``lr_G``, ``lr_D`` and ``k`` from the widget.
 
-    Defaults train the ring in a few hundred steps on a laptop CPU.
+    The explorer uses the networks (``hidden``, ``depth``, ``latent_dim``), Adam's ``lr_G``,
+    ``lr_D``, ``beta1`` and ``beta2``, ``batch_size``, the loss, ``k`` and ``r1``. It does not use
+    ``steps``, ``decay_to``, ``label_smoothing`` or ``instance_noise``: it trains for as long as the
+    learner presses play, at the rates the sliders set, without those stabilisers. The defaults
+    (the toy config's: batch 256, both rates 1e-3, beta1 = 0.5) train the ring in a few hundred
+    steps on a laptop CPU.
     """
 
     dataset: str = "ring"  # "ring" (8 Gaussians) or "grid" (25)
-    loss: str = "nonsaturating"  # "minimax", "nonsaturating" or "lsgan"
-    lr_g: float = 1e-3
-    lr_d: float = 1e-3
-    k: int = 1  # D steps per G step
-    batch_size: int = 256
-    hidden: int = 64  # width of both MLPs
-    depth: int = 3  # hidden layers of both MLPs
-    latent_dim: int = 2
-    betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 as in Radford et al. 2016
     seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the toy config's checks: the loss, k >= 1, positive rates, ...
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        get_loss(self.loss)  # raises ValueError naming the known losses
-        if self.lr_g <= 0 or self.lr_d <= 0:
-            raise ValueError(f"learning rates must be positive, got lr_g={self.lr_g}, lr_d={self.lr_d}")
-        if self.k < 1:
-            raise ValueError(f"k (D steps per G step) must be at least 1, got {self.k}")
-        if self.batch_size < 1 or self.latent_dim < 1:
-            raise ValueError("batch_size and latent_dim must be positive")
 
 
 def decision_surface(
@@ -102,12 +96,11 @@ class Explorer:
         c = self.config = replace(self.config, **changes)
         make_mixture, self.extent = DATASETS[c.dataset]
         self.mixture = make_mixture()
-        with torch.random.fork_rng(devices=[]):  # weights from the seed; the global generator untouched
-            torch.manual_seed(c.seed)
+        with runtime.isolated(seed=c.seed):  # weights from the seed; the global generator untouched
             self.G = toy_mlp(c.latent_dim, 2, c.hidden, c.depth).to(self.device)  # (B, latent_dim) -> (B, 2)
             self.D = toy_mlp(2, 1, c.hidden, c.depth).to(self.device)  # (B, 2) -> (B, 1) logits or scores
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=c.betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=c.betas)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c.lr_G, betas=(c.beta1, c.beta2))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c.lr_D, betas=(c.beta1, c.beta2))
         self.generator = torch.Generator().manual_seed(c.seed)
         self.z_eval = torch.randn(
             N_SAMPLES, c.latent_dim, generator=torch.Generator().manual_seed(c.seed + 1)
@@ -115,11 +108,11 @@ class Explorer:
         self.step = 0
         self.stats: dict[str, float] = {}
 
-    def set_rates(self, lr_g: float | None = None, lr_d: float | None = None, k: int | None = None) -> None:
+    def set_rates(self, lr_G: float | None = None, lr_D: float | None = None, k: int | None = None) -> None:
         """Change learning rates or k mid-run, keeping the nets (what the sliders do)."""
-        changes = {key: v for key, v in (("lr_g", lr_g), ("lr_d", lr_d), ("k", k)) if v is not None}
+        changes = {key: v for key, v in (("lr_G", lr_G), ("lr_D", lr_D), ("k", k)) if v is not None}
         self.config = replace(self.config, **changes)
-        for opt, lr in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+        for opt, lr in ((self.opt_G, self.config.lr_G), (self.opt_D, self.config.lr_D)):
             for group in opt.param_groups:
                 group["lr"] = lr
 
@@ -131,7 +124,8 @@ class Explorer:
         return z.to(self.device)  # (B, latent_dim)
 
     def train(self, steps: int) -> dict[str, float]:
-        """``steps`` iterations of Algorithm 1 (k D updates, then one G update)."""
+        """``steps`` iterations of Algorithm 1 (k D updates, then one G update), with the config's R1
+        penalty on D when ``r1`` > 0."""
         if steps < 0:
             raise ValueError(f"steps must be non-negative, got {steps}")
         if steps:
@@ -146,6 +140,7 @@ class Explorer:
                 loss=self.config.loss,
                 k=self.config.k,
                 log_every=steps,
+                r1=self.config.r1,
             )  # one read-back, after the last step (the divergence check included)
             self.step += steps
             self.stats = {key: values[-1] for key, values in history.values.items()}
@@ -229,7 +224,7 @@ def explorer_widget(
     diverges stops, and says so in the widget's own output. Works with ipywidgets 7.7.1 (the
     version Colab ships) and 8.x.
     """
-    import ipywidgets as w
+    import ipywidgets as w  # here, not at import: only the widget needs them, and they are slow to load
     import matplotlib.pyplot as plt
     from IPython.display import display
 
@@ -237,8 +232,8 @@ def explorer_widget(
     c = explorer.config
     dataset = w.Dropdown(options=list(DATASETS), value=c.dataset, description="data")
     loss = w.Dropdown(options=["minimax", "nonsaturating", "lsgan"], value=c.loss, description="loss")
-    lr_g = w.FloatLogSlider(value=c.lr_g, base=10, min=-5, max=-1, description="lr G", readout_format=".0e")
-    lr_d = w.FloatLogSlider(value=c.lr_d, base=10, min=-5, max=-1, description="lr D", readout_format=".0e")
+    lr_G = w.FloatLogSlider(value=c.lr_G, base=10, min=-5, max=-1, description="lr G", readout_format=".0e")
+    lr_D = w.FloatLogSlider(value=c.lr_D, base=10, min=-5, max=-1, description="lr D", readout_format=".0e")
     k = w.IntSlider(value=c.k, min=1, max=10, description="D steps")
     play = w.Play(value=0, min=0, max=10**9, step=1, interval=interval_ms, description="train")
     step_button = w.Button(description=f"step x{steps_per_frame}")
@@ -249,7 +244,7 @@ def explorer_widget(
     def show_status(report: ModeReport | None = None) -> None:
         cfg = explorer.config
         status.value = (
-            f"<b>step {explorer.step}</b> &middot; lr G {cfg.lr_g:.0e}, lr D {cfg.lr_d:.0e}, "
+            f"<b>step {explorer.step}</b> &middot; lr G {cfg.lr_G:.0e}, lr D {cfg.lr_D:.0e}, "
             f"D steps {cfg.k} &middot; {report or explorer.report()}"
         )
 
@@ -275,11 +270,11 @@ def explorer_widget(
     def on_reset(_: Any = None) -> None:
         _set_playing(play, False)
         play.value = 0
-        explorer.reset(dataset=dataset.value, loss=loss.value, lr_g=lr_g.value, lr_d=lr_d.value, k=k.value)
+        explorer.reset(dataset=dataset.value, loss=loss.value, lr_G=lr_G.value, lr_D=lr_D.value, k=k.value)
         redraw()
 
     def on_rates(_: Any = None) -> None:
-        explorer.set_rates(lr_g=lr_g.value, lr_d=lr_d.value, k=k.value)
+        explorer.set_rates(lr_G=lr_G.value, lr_D=lr_D.value, k=k.value)
         show_status()  # the settings in force, at once; the next frame trains with them
 
     play.observe(lambda change: on_frame() if change["new"] > 0 else None, names="value")
@@ -287,13 +282,13 @@ def explorer_widget(
     reset_button.on_click(on_reset)
     for control in (dataset, loss):
         control.observe(on_reset, names="value")
-    for control in (lr_g, lr_d, k):
+    for control in (lr_G, lr_D, k):
         control.observe(on_rates, names="value")
     redraw()
     box = w.VBox(
         [
             w.HBox([dataset, loss, k]),
-            w.HBox([lr_g, lr_d]),
+            w.HBox([lr_G, lr_D]),
             w.HBox([play, step_button, reset_button]),
             status,
             out,

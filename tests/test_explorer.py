@@ -33,8 +33,8 @@ def test_train_is_algorithm_1_with_the_package_steps():
 
     torch.manual_seed(3)
     G, D = toy_mlp(2, 2, 16, 2), toy_mlp(2, 1, 16, 2)
-    opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
-    opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
+    opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_G, betas=(config.beta1, config.beta2))
+    opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_D, betas=(config.beta1, config.beta2))
     gen = torch.Generator().manual_seed(3)
     mixture = DATASETS["ring"][0]()
     for _ in range(5):
@@ -72,7 +72,7 @@ def test_report_is_the_metric_on_fixed_codes():
 def test_set_rates_changes_the_optimisers_not_the_nets():
     explorer = Explorer(ExplorerConfig(**SMALL))
     weights = [p.clone() for p in explorer.G.parameters()]
-    explorer.set_rates(lr_g=3e-4, lr_d=2e-3, k=4)
+    explorer.set_rates(lr_G=3e-4, lr_D=2e-3, k=4)
     assert explorer.opt_G.param_groups[0]["lr"] == 3e-4 and explorer.opt_D.param_groups[0]["lr"] == 2e-3
     assert explorer.config.k == 4
     for p, q in zip(weights, explorer.G.parameters(), strict=True):
@@ -173,4 +173,4 @@ def test_bad_settings_say_what_is_wrong():
     with pytest.raises(ValueError, match="k"):
         ExplorerConfig(k=0)
     with pytest.raises(ValueError, match="learning rates"):
-        ExplorerConfig(lr_d=0.0)
+        ExplorerConfig(lr_D=0.0)

@@ -176,9 +176,9 @@ RING_MIN_HIGH_QUALITY = 0.4
 def train_ring(lab) -> None:
     """Train the explorer ``lab`` (the ring, default settings) with ``lab.set_rates`` and
     ``lab.train`` so that G covers all 8 modes: at most 1,000 iterations, at most k = 2."""
-    lab.set_rates(k=2, lr_g=5e-4)  # D twice per G step, and G slower than D
+    lab.set_rates(k=2, lr_G=5e-4)  # D twice per G step, and G slower than D
     lab.train(800)
-    lab.set_rates(lr_g=5e-5, lr_d=1e-4)  # then a tenth of the rates: the circling settles
+    lab.set_rates(lr_G=5e-5, lr_D=1e-4)  # then a tenth of the rates: the circling settles
     lab.train(200)
 
 
@@ -192,7 +192,7 @@ def _budget_explorer():
             if hasattr(self, "step"):
                 raise ExerciseError(
                     "train_ring called lab.reset(): train this run, changing only its rates",
-                    "lab.set_rates(lr_g=..., lr_d=..., k=...) keeps the networks",
+                    "lab.set_rates(lr_G=..., lr_D=..., k=...) keeps the networks",
                 )
             super().reset(**changes)
 

@@ -16,10 +16,10 @@ train an ensemble unchanged. A loss is a batch mean, so over E x B outputs it is
 (1/E) sum_e loss_e and member e's gradient is its own loss's gradient divided by E. Adam
 divides every gradient by a running root mean square of it, so that constant factor cancels
 (up to Adam's epsilon): training the ensemble with Adam is training E separate GANs.
-(:mod:`gan_tutorial.sweep` multiplies the losses by E instead, which makes each member's
+(:mod:`gan_tutorial.sweep.toy` multiplies the losses by E instead, which makes each member's
 gradient exactly its own loss's.) A D made of an ensemble must not run real and fake
-batches in one concatenated pass (``d_step(..., joint=True)``): the concatenation would run
-along the member dimension.
+batches in one concatenated pass (as the trainer's :class:`~gan_tutorial.iteration.Iteration`
+does for a D without batch norm): the concatenation would run along the member dimension.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..runtime import isolated
 from .toy import toy_mlp
 
 
@@ -156,8 +157,8 @@ def ensemble(
     """An :class:`MLPEnsemble` whose member e is initialised exactly as
     ``torch.manual_seed(seeds[e]); toy_mlp(in_dim, out_dim, hidden, depth, act)`` would be.
 
-    PyTorch's global CPU generator is put back as it was afterwards (``torch.random.fork_rng``),
-    so building an ensemble draws nothing from it.
+    PyTorch's global CPU generator is put back as it was afterwards
+    (:func:`~gan_tutorial.runtime.isolated`), so building an ensemble draws nothing from it.
     """
     seeds = list(seeds)
     if not seeds:
@@ -165,8 +166,7 @@ def ensemble(
     if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ValueError(f"seeds must be integers, got {seeds!r}")
     mlps = []
-    with torch.random.fork_rng(devices=[]):
-        for seed in seeds:
-            torch.manual_seed(seed)
+    for seed in seeds:
+        with isolated(seed=seed):
             mlps.append(toy_mlp(in_dim, out_dim, hidden, depth, act))
     return MLPEnsemble(mlps)
