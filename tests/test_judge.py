@@ -8,6 +8,8 @@ import torch
 
 from gan_tutorial.data import MNISTNotFoundError, load_mnist
 from gan_tutorial.metrics import judge as J
+from gan_tutorial.metrics.frechet import feature_stats, frechet_distance
+from gan_tutorial.metrics.modes import kl_from_uniform
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -33,23 +35,23 @@ def test_frechet_matches_scipy(d, seed):
         torch.randn(d, generator=g, dtype=torch.float64),
     )
     s1, s2 = random_cov(d, seed), random_cov(d, seed + 100)
-    assert J.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_scipy(mu1, s1, mu2, s2), rel=1e-6)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_scipy(mu1, s1, mu2, s2), rel=1e-6)
 
 
 def test_frechet_closed_forms():
     mu, s = torch.zeros(3), random_cov(3, 5)
-    assert J.frechet_distance(mu, s, mu, s) == pytest.approx(0, abs=1e-9)
+    assert frechet_distance(mu, s, mu, s) == pytest.approx(0, abs=1e-9)
     # diagonal covariances: sum_i (sqrt(a_i) - sqrt(b_i))^2 plus the squared mean gap
     a, b = torch.tensor([1.0, 4.0, 9.0]), torch.tensor([4.0, 1.0, 9.0])
     expected = 3**2 + sum((math.sqrt(x) - math.sqrt(y)) ** 2 for x, y in zip(a, b, strict=True))
-    assert J.frechet_distance(torch.tensor([3.0, 0, 0]), a.diag(), mu, b.diag()) == pytest.approx(expected)
+    assert frechet_distance(torch.tensor([3.0, 0, 0]), a.diag(), mu, b.diag()) == pytest.approx(expected)
     with pytest.raises(ValueError, match="shapes do not match"):
-        J.frechet_distance(mu, s, torch.zeros(4), torch.eye(4))
+        frechet_distance(mu, s, torch.zeros(4), torch.eye(4))
 
 
 def test_feature_stats_match_numpy():
     f = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
-    mu, sigma = J.feature_stats(f)
+    mu, sigma = feature_stats(f)
     assert torch.allclose(mu, f.double().mean(0))
     assert np.allclose(sigma.numpy(), np.cov(f.numpy(), rowvar=False))
 
@@ -61,9 +63,9 @@ def test_class_statistics():
     assert hist[:3].tolist() == pytest.approx([0.5, 0.3, 0.2])
     assert J.modes_covered(probs) == 3
     uniform = torch.full((10,), 0.1)
-    assert J.kl_from_uniform(hist) == pytest.approx(scipy_stats.entropy(hist.numpy(), uniform.numpy()))
-    assert J.kl_from_uniform(uniform) == pytest.approx(0, abs=1e-7)  # float32 0.1 is not exact
-    assert J.kl_from_uniform(torch.eye(10)[3]) == pytest.approx(math.log(10))
+    assert kl_from_uniform(hist) == pytest.approx(scipy_stats.entropy(hist.numpy(), uniform.numpy()))
+    assert kl_from_uniform(uniform) == pytest.approx(0, abs=1e-7)  # float32 0.1 is not exact
+    assert kl_from_uniform(torch.eye(10)[3]) == pytest.approx(math.log(10))
 
 
 def test_shipped_weights_are_small_and_load():
@@ -110,7 +112,7 @@ def test_class_mix_distance_is_the_floor_for_real_proportions_and_grows_with_ske
     assert J.class_mix_distance(real, judge, ref) < 1.25 * ref.floor  # real digits, real proportions
     skewed = torch.full((10,), 0.8 / 9, dtype=torch.float64)
     skewed[1] = 0.2  # one digit about twice as frequent as each other: KL 0.044 nats
-    assert J.kl_from_uniform(skewed) < 0.05
+    assert kl_from_uniform(skewed) < 0.05
     d_skewed = J.class_mix_distance(skewed, judge, ref)
     assert d_skewed > 5 * ref.floor
     only_ones = torch.zeros(10)
@@ -147,7 +149,7 @@ def test_the_floor_is_a_mean_over_draws_with_its_spread(judge_and_labels):
     with pytest.raises(ValueError, match="unknown reference"):
         J.reference(judge, "train")
     # a fresh draw of real images scores at its floor; uniform noise is not rewarded for anything
-    x, _ = J._images("train", 40_000, 60_000)
+    x, _ = J.real_images("train", 40_000, 60_000)
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(99))[:2000]
     real = J.score(x[pick], judge, ref)
     assert real.at_floor and "at the floor" in str(real) and real.modes == 10

@@ -6,10 +6,11 @@
 * :func:`per_class_fid` - the Frechet distance (judge features) between the samples asked for
   digit k and the real images of digit k in the reference, beside what as many real images of
   digit k score (the floor of each class);
-* :func:`fit_classifier` and :func:`classification_accuracy_score` - the classification
+* :func:`classification_accuracy_score` and :func:`test_accuracy` - the classification
   accuracy score of Ravuri & Vinyals 2019 (CAS): a classifier trained on generated images and
   the digits they were asked for only, tested on real test images. The same classifier trained
-  on real images gives the ceiling; the same training recipe is used for every set.
+  on real images gives the ceiling; every set is trained with the judge's recipe
+  (:func:`gan_tutorial.metrics.judge.fit_classifier`) for the same number of steps.
 
 Every image set goes through the same checks (:func:`gan_tutorial.data.check_images`: shape
 (N, 1, 28, 28), floats in [-1, 1]): a classifier trained on images in one range and tested in
@@ -21,13 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from ..data import check_images
 from ..models.conditional import NUM_CLASSES, check_labels
 from .frechet import feature_stats, frechet_distance
-from .judge import SPLITS, Judge, _images, floor_pool, predict
+from .judge.network import Judge, predict
+from .judge.scores import floor_pool
+from .judge.splits import SPLITS, check_split, real_images
+from .judge.training import fit_classifier
 
 
 @dataclass(frozen=True)
@@ -91,14 +94,12 @@ def per_class_fid(judge: Judge, x: torch.Tensor, asked: torch.Tensor, split: str
     """:class:`PerClassFID` of samples ``x`` asked to be ``asked``: for each digit k, the Frechet
     distance (judge features) between the samples asked for k and the reference ``split``'s
     images of digit k, and the floor: the same distance for as many real images of digit k
-    from the floor pool (:func:`judge.floor_pool`), never seen by the judge."""
+    from the floor pool (:func:`~gan_tutorial.metrics.judge.floor_pool`), never seen by the judge."""
     check_images(x, "samples")
     check_labels(asked, len(x), what="the digits asked for")
-    if split not in SPLITS:
-        raise ValueError(f"unknown reference {split!r}; choose one of {', '.join(SPLITS)}")
+    check_split(split)
     feats = predict(judge, x)[0].cpu()
-    part, start, stop = SPLITS[split]
-    x_ref, y_ref = _images(part, start, stop)
+    x_ref, y_ref = real_images(*SPLITS[split])
     ref_feats = predict(judge, x_ref.to(next(judge.parameters()).device))[0].cpu()
     pool_feats, pool_y = floor_pool(judge, split)
     pool_feats, pool_y = pool_feats.cpu(), pool_y.cpu()
@@ -117,55 +118,11 @@ def per_class_fid(judge: Judge, x: torch.Tensor, asked: torch.Tensor, split: str
     return PerClassFID(torch.tensor(fid), torch.tensor(floor))
 
 
-def fit_classifier(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    steps: int = 2000,
-    batch_size: int = 128,
-    lr: float = 2e-3,
-    seed: int = 0,
-    shifts: int = 2,
-    device: str | torch.device = "cpu",
-) -> Judge:
-    """A classifier of the judge's architecture trained from scratch on images ``x`` (N, 1, 28,
-    28) in [-1, 1] with labels ``y`` (N,): Adam with a one-cycle schedule for ``steps`` batches
-    of ``batch_size``, random shifts of up to ``shifts`` pixels (the judge's recipe, counted in
-    steps so that every training set gets the same budget). Seeded; the global RNG is untouched."""
-    check_images(x, "training images")
-    check_labels(y, len(x), what="training labels")
-    if steps < 1 or not 0 < batch_size <= len(x):
-        raise ValueError(f"need steps >= 1 and 1 <= batch_size <= {len(x)}, got {steps}, {batch_size}")
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        clf = Judge().to(device)
-    x, y = x.to(device), y.to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
-    perm, pos = torch.randperm(len(x), generator=gen), 0
-    clf.train()
-    for _ in range(steps):
-        if pos + batch_size > len(x):
-            perm, pos = torch.randperm(len(x), generator=gen), 0
-        idx = perm[pos : pos + batch_size].to(device)
-        pos += batch_size
-        xb = x[idx]
-        if shifts:
-            dx, dy = torch.randint(-shifts, shifts + 1, (2,), generator=gen).tolist()
-            xb = torch.roll(xb, shifts=(dx, dy), dims=(2, 3))  # digits have a -1 border
-        loss = F.cross_entropy(clf(xb), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return clf.eval()
-
-
 @torch.no_grad()
 def test_accuracy(clf: Judge, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> float:
     """The share of images ``x`` (default: the 10,000 MNIST test images) that ``clf`` labels ``y``."""
     if x is None:
-        x, y = _images("test", 0, 10_000)
+        x, y = real_images("test", 0, 10_000)
     check_images(x, "test images")
     check_labels(y, len(x), what="test labels")
     device = next(clf.parameters()).device
@@ -176,8 +133,8 @@ def test_accuracy(clf: Judge, x: torch.Tensor | None = None, y: torch.Tensor | N
 def classification_accuracy_score(
     x_fake: torch.Tensor, asked: torch.Tensor, steps: int = 2000, seed: int = 0, **kwargs
 ) -> tuple[float, Judge]:
-    """CAS (Ravuri & Vinyals 2019): the MNIST test accuracy of :func:`fit_classifier` trained on
-    generated images ``x_fake`` labelled with the digits they were ``asked`` for, and the
-    classifier. Train the same way on real images for the ceiling."""
+    """CAS (Ravuri & Vinyals 2019): the MNIST test accuracy of a classifier trained with
+    :func:`~.judge.fit_classifier` on generated images ``x_fake`` labelled with the digits they
+    were ``asked`` for, and the classifier. Train the same way on real images for the ceiling."""
     clf = fit_classifier(x_fake, asked, steps=steps, seed=seed, **kwargs)
     return test_accuracy(clf), clf

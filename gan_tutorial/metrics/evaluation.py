@@ -29,19 +29,14 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import atomic_save
+from ..data import check_images
 from ..runtime import data_dir
+from ..stats import mean_std
 from .frechet import feature_stats, frechet_distance
 from .inception_score import inception_score
-from .judge import (
-    Judge,
-    check_images,
-    floor_draws,
-    floor_pool,
-    load_judge,
-    mean_std,
-    predict,
-    reference_features,
-)
+from .judge.network import Judge, load_judge, predict
+from .judge.scores import floor_pool, reference_features
+from .judge.splits import floor_draws
 from .manifold import RealManifold
 
 #: The metrics, in the order they are printed, with what "better" means for each.
@@ -201,7 +196,7 @@ class Evaluator:
         return self._floors[n]
 
     def __call__(self, x_fake: torch.Tensor) -> Evaluation:
-        check_images(x_fake)
+        check_images(x_fake, "samples")
         if len(x_fake) <= K_PR:  # k-NN balls need more than k points (and a covariance 2)
             raise ValueError(f"evaluate needs at least {K_PR + 1} samples (N, 1, 28, 28), got {len(x_fake)}")
         feats, probs = predict(self.judge, x_fake)

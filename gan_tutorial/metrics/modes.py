@@ -72,9 +72,11 @@ def modes_captured(counts: torch.Tensor, min_count: int = 1) -> int:
 
 
 def kl_from_uniform(counts: torch.Tensor) -> float:
-    """KL(q || u) = sum_k q_k log(K q_k) of the mode histogram q = c / sum(c) (0 log 0 = 0).
+    """KL(q || u) = sum_k q_k log(K q_k) of the histogram q = c / sum(c) (0 log 0 = 0), in nats.
 
-    ``inf`` when no sample is high quality (q is undefined).
+    ``counts`` (K,) are counts c_k, such as :func:`mode_counts`, or shares that already sum to
+    1, such as the judge's class histogram (chapter 3): q is the same. ``inf`` when every count
+    is 0 (no sample is high quality: q is undefined).
     """
     counts = counts.to(torch.float64)
     total = float(counts.sum())
