@@ -92,3 +92,78 @@ def test_committed_notebooks_carry_no_widget_state():
         for cell in nb["cells"]:
             for out in cell.get("outputs", []):
                 assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), path.name
+
+
+# -- the file tree is the design -------------------------------------------------------------------
+
+PACKAGE = ROOT / "gan_tutorial"
+#: "One concept per module, short enough to read in one sitting."
+MAX_MODULE_LINES = 500
+
+
+def _modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package's modules that ``name`` imports (at any depth in the file)."""
+    import ast
+
+    here = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split(".")[: len(here.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            subs = {f"{target}.{a.name}" for a in node.names} & set(modules)
+            out |= subs or ({target} & set(modules))
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names} & set(modules)
+    return out - {name}
+
+
+def test_the_import_graph_is_a_dag():
+    """No module imports one that (directly or not) imports it back; a package importing its own
+    modules to present its API is the one edge that points down into it."""
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for other in sorted(graph[name]):
+            if other.startswith(name + "."):
+                continue
+            assert state.get(other) != 1, "import cycle: " + " -> ".join([*trail, name, other])
+            if other not in state:
+                visit(other, [*trail, name])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+
+
+def test_every_module_is_short_and_on_the_package_map():
+    """Each module fits a sitting; the map in gan_tutorial/__init__.py names every top-level module
+    and subpackage, each subpackage's own docstring names its modules, and the README's layout
+    table names them all (a new module goes on the maps)."""
+    readme = (ROOT / "README.md").read_text()
+    for name, path in _modules().items():
+        lines = len(path.read_text().splitlines())
+        assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines: split it by concept"
+        parts = name.split(".")
+        if len(parts) == 1 or parts[-1] == "__main__":
+            continue
+        parent = ROOT.joinpath(*parts[:-1]) / "__init__.py"
+        entry = parts[-1] + "/" if path.name == "__init__.py" else parts[-1]  # a subpackage: "name/"
+        assert f"``{entry}``" in parent.read_text(), f"{parent.relative_to(ROOT)}'s map omits {entry}"
+        assert f"`{entry}`" in readme, f"the README's layout table omits {entry}"

@@ -17,8 +17,10 @@ it.
   so that a committed notebook runs top to bottom.
 
 What it prints never depends on timings, the machine or quick mode: the notebooks compare it.
-The exercises live in one module per chapter (``chapter0`` ... ``chapter7``); each registers
-its checkers with :func:`exercise`.
+The exercises live in one module per chapter, ``chapter0``, ``chapter1``, ``chapter2``,
+``chapter3``, ``chapter4``, ``chapter5``, ``chapter6`` and ``chapter7``; each registers its
+checkers with :func:`exercise`. ``_common`` holds what the checkers share (answers read as numbers or
+tensors, closeness with a message).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from ..runtime import isolated
 
 CHAPTERS = (0, 1, 2, 3, 4, 5, 6, 7)
 
@@ -127,13 +131,8 @@ def _is_stub(err: NotImplementedError) -> bool:
 def _quiet_state() -> Iterator[None]:
     """Inside: gradients on and one CPU thread (the checkers' nets are tiny: a second thread only
     adds waiting). Afterwards the global CPU random state and the thread count are as before."""
-    threads = torch.get_num_threads()
-    try:
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            torch.set_num_threads(1)
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    with isolated(threads=1), torch.enable_grad():
+        yield
 
 
 def _run(ex: Exercise, answer: Any) -> str | None:

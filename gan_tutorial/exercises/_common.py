@@ -1,24 +1,14 @@
-"""Helpers the chapters' checkers share: comparisons that explain themselves, seeded builds."""
+"""Helpers the chapters' checkers share: answers read as numbers or tensors, comparisons that
+explain themselves. (Seeded inputs come from :func:`gan_tutorial.runtime.isolated`.)"""
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from . import ExerciseError
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """The global CPU generator seeded with ``seed`` inside, put back as it was afterwards
-    (for building networks, whose initialisers draw from it)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def show(t: Any, digits: int = 4) -> str:
@@ -76,3 +66,19 @@ def require_close(
         if isinstance(got, torch.Tensor) and not bool(torch.isfinite(got.detach()).all()):
             hint = hint or "some values are NaN or infinite"
         raise ExerciseError(f"{what} gave {show(got)}, expected {show(expected)}", hint)
+
+
+def require_tensor_close(
+    value: Any,
+    call: str,
+    shape: tuple[int, ...],
+    expected: torch.Tensor,
+    what: str,
+    hint: str | None = None,
+    rtol: float = 1e-6,
+) -> torch.Tensor:
+    """:func:`as_tensor_answer` (what ``call`` returned is a tensor of ``shape``), then
+    :func:`require_close` against ``expected``; returns the answer."""
+    got = as_tensor_answer(value, call, shape)
+    require_close(got, expected, what, hint, rtol=rtol)
+    return got

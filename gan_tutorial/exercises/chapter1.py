@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import losses, models, updates
+from ..runtime import isolated
 from . import ExerciseError, exercise
-from ._common import as_float_answer, as_tensor_answer, close, require_close, seeded, show
+from ._common import as_float_answer, as_tensor_answer, close, require_close, show
 
 # -- 1.1 ----------------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ def check_d_step_r1(answer) -> str:
     ]
     for seed, shape, loss, gamma in setups:
         size = math.prod(shape)
-        with seeded(seed):
+        with isolated(seed=seed):
             G = nn.Sequential(models.toy_mlp(2, size, hidden=16), nn.Unflatten(1, shape))
             D = nn.Sequential(nn.Flatten(), models.toy_mlp(size, 1, hidden=16, act=nn.Tanh))  # (B, 1) logits
         gen = torch.Generator().manual_seed(seed + 10)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 
 from .. import vae
+from ..runtime import isolated
 from . import ExerciseError, exercise
-from ._common import as_tensor_answer, require_close, seeded, show
+from ._common import as_tensor_answer, require_close, require_tensor_close, show
 
 # -- 7.1 ----------------------------------------------------------------------------------
 
@@ -20,19 +21,16 @@ def projection_logit(psi: torch.Tensor, phi: torch.Tensor, v_y: torch.Tensor) ->
 
 @exercise("7.1", "projection_logit", projection_logit)
 def check_projection_logit(answer) -> str:
-    with seeded(71):
+    with isolated(seed=71):
         psi, phi, v = torch.randn(6, 1), torch.randn(6, 40), torch.randn(6, 40)
-    got = as_tensor_answer(
-        answer(psi.clone(), phi.clone(), v.clone()), "projection_logit(psi, phi, v_y)", (6, 1)
-    )
-    require_close(
-        got,
-        projection_logit(psi, phi, v),
-        f"projection_logit on psi {show(psi[:3, 0])}... and features of 40 numbers",
+    what = f"projection_logit on psi {show(psi[:3, 0])}... and features of 40 numbers"
+    hint = (
         "one inner product per image: multiply v_y and phi element by element and sum over the "
-        "features (dim 1, keeping a column), then add the unconditional logit psi",
-        rtol=1e-5,
+        "features (dim 1, keeping a column), then add the unconditional logit psi"
     )
+    got = answer(psi.clone(), phi.clone(), v.clone())
+    expected = projection_logit(psi, phi, v)
+    require_tensor_close(got, "projection_logit(psi, phi, v_y)", (6, 1), expected, what, hint, rtol=1e-5)
     return "the label enters as one inner product with the image's features"
 
 
@@ -46,7 +44,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 @exercise("7.2", "gaussian_kl", gaussian_kl)
 def check_gaussian_kl(answer) -> str:
-    with seeded(72):
+    with isolated(seed=72):
         mu, logvar = torch.randn(5, 8), 1.5 * torch.randn(5, 8)
     got = as_tensor_answer(answer(mu.clone(), logvar.clone()), "gaussian_kl(mu, logvar)", (5,))
     require_close(
@@ -70,7 +68,7 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) ->
 
 @exercise("7.3", "reparameterise", reparameterise)
 def check_reparameterise(answer) -> str:
-    with seeded(73):
+    with isolated(seed=73):
         mu, logvar, eps = torch.randn(4, 6), 2 * torch.randn(4, 6), torch.randn(4, 6)
     mu.requires_grad_(True)
     got = as_tensor_answer(answer(mu, logvar.clone(), eps.clone()), "reparameterise(mu, logvar, eps)", (4, 6))

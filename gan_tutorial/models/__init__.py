@@ -1,9 +1,10 @@
 """Networks for the chapters, one module per chapter's family; every D outputs logits.
 
-* :mod:`~gan_tutorial.models.toy`   - :func:`toy_mlp`, small fully connected nets (chapters 1 and 2);
-* :mod:`~gan_tutorial.models.mlp`   - the fully connected MNIST G and D (chapter 3);
-* :mod:`~gan_tutorial.models.dcgan` - the convolutional MNIST G and D and their variants (chapter 4);
-* :mod:`~gan_tutorial.models.conditional` - G(z, y) and D(x, y), asked for a digit (chapter 7).
+* ``toy``         - :func:`toy_mlp`, small fully connected nets (chapters 1 and 2);
+* ``ensemble``    - many toy nets in one module, trained at once as an ensemble (chapters 2 and 6);
+* ``mlp``         - the fully connected MNIST G and D (chapter 3);
+* ``dcgan``       - the convolutional MNIST G and D and their variants (chapter 4);
+* ``conditional`` - G(z, y) and D(x, y), asked for a digit (chapter 7).
 
 The trainer and the command line build a pair ``(G, D)`` by name from :data:`MODELS`, a
 read-only table: a chapter that wants a variant for one run passes the family's options
