@@ -180,8 +180,10 @@ def ladder(
     device: torch.device,
     compile: bool = False,
     cuda_graphs: bool = True,
+    warm_ups: dict[str, float] | None = None,
 ) -> dict[str, Callable[[int], int]]:
-    """The benchmark's rows (see the module docstring): name -> ``run(n)``, each adding one change."""
+    """The benchmark's rows (see the module docstring): name -> ``run(n)``, each adding one change.
+    ``warm_ups``, if given, receives the seconds each compiled row's first 3 steps took."""
     rows: dict[str, Callable[[int], int]] = {
         "pytorch/examples loop": Baseline(config, device).run,
         "+ batches from one device tensor": Baseline(config, device, "tensor", x_train=x_train).run,
@@ -206,8 +208,10 @@ def ladder(
         paths["+ CUDA graphs"] = dataclasses.replace(path, cuda_graph=True)
     for name, fast in paths.items():
         trainer = Trainer(config, x_train, device, fast=fast)
-        if fast.compile:
-            trainer.warm_up(3)  # compilation happens in the first steps: not in the images/s
+        if fast.compile:  # compilation happens in the first steps: not in the images/s
+            seconds = trainer.warm_up(3)
+            if warm_ups is not None:
+                warm_ups[name] = seconds
         rows[name] = trainer_loop(trainer)
     return rows
 
