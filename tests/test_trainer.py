@@ -290,12 +290,30 @@ def test_sigint_finishes_the_step_writes_a_checkpoint_and_resumes_exactly(x_smal
         assert torch.equal(a, b)
 
 
+class _Clock:
+    """A clock that moves ``tick`` seconds at every reading (and ``sleep`` moves it on): the
+    trainer's timing logic tested without depending on how loaded the machine is."""
+
+    def __init__(self, tick):
+        self.now, self.tick = 1000.0, tick
+
+    def __call__(self):
+        self.now += self.tick
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
 def test_checkpoints_are_written_by_wall_time(x_small, tmp_path, monkeypatch):
+    from gan_tutorial import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module.time, "monotonic", _Clock(0.02))  # 0.02 s a reading
     t = Trainer(small_config(checkpoint_seconds=0.05), x_small, out_dir=tmp_path)
     saved = []
     real_save = t.save
     monkeypatch.setattr(t, "save", lambda: saved.append(t.step) or real_save())
-    t.run(seconds=0.6, progress=False)
+    t.run(steps=12, progress=False)
     assert len(saved) >= 3 and saved[-1] == t.step  # several by time, and the last one
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == t.step
     assert TrainConfig().checkpoint_seconds == 60.0  # the default: a killed run loses at most a minute
@@ -314,15 +332,17 @@ def test_the_trainer_leaves_the_global_random_generator_alone(x_small):
         assert torch.equal(a, b)
 
 
-def test_callback_time_is_not_charged_to_the_seconds_budget(x_small):
-    import time
+def test_callback_time_is_not_charged_to_the_seconds_budget(x_small, monkeypatch):
+    from gan_tutorial import trainer as trainer_module
 
+    clock = _Clock(0.001)  # each reading of the clock: 1 ms of training
+    monkeypatch.setattr(trainer_module.time, "perf_counter", clock)
     t = Trainer(small_config(log_every=1), x_small)
-    start = time.perf_counter()
-    t.run(seconds=0.3, callback=lambda _: time.sleep(0.1), progress=False)
-    wall = time.perf_counter() - start
-    assert wall >= 0.1 * t.step  # every logged step slept ...
-    assert wall - 0.1 * t.step < 0.3 + 0.25  # ... and the budget counted only the training
+    start = clock()
+    t.run(seconds=0.03, callback=lambda _: clock.sleep(1.0), progress=False)
+    wall = clock() - start
+    assert t.step > 1 and wall >= 1.0 * t.step  # every logged step slept a second ...
+    assert wall - 1.0 * t.step < 0.03 + 0.02  # ... and the budget counted only the training
 
 
 def test_resume_refuses_conflicting_settings_and_takes_new_policy(x_small, tmp_path):
