@@ -82,7 +82,7 @@ def test_frechet_distance_equals_torchmetrics_with_the_judge(judge_and_images):
 
     judge, x = judge_and_images
     real, fake = x[:3000], (x[3000:6000] * 0.8).clamp(-1, 1)  # fainter digits
-    metric = FrechetInceptionDistance(feature=J.JudgeFeatures(judge), normalize=True)
+    metric = FrechetInceptionDistance(feature=J.JudgeFeatures(judge), normalize=False)
     metric.update(real, real=True)  # a custom module gets the images as they are: no uint8 cast
     metric.update(fake, real=False)
     ours = frechet_distance_of_features(J.predict(judge, real)[0], J.predict(judge, fake)[0])
@@ -100,7 +100,7 @@ def test_every_metric_beside_its_floor(judge_and_images):
     for key in METRICS:
         mean, std = real.floors[key]
         assert abs(real.values[key] - mean) < 5 * std + 0.02, key  # real data scores at its floor
-    assert noise.values["fid"] > 100 * real.floors["fid"][0] and noise.values["recall"] < 0.05
+    assert noise.values["fd"] > 100 * real.floors["fd"][0] and noise.values["recall"] < 0.05
     assert noise.values["coverage"] < 0.05 and noise.values["inception_score"] < 2
     d = noise.to_dict()
     assert set(METRICS) <= set(d) and set(d["floors"]) == set(METRICS) and d["n"] == 1000
@@ -156,7 +156,7 @@ def samples_file(tmp_path, judge_and_images):
 def test_evaluate_command_prints_json(samples_file, capsys):
     assert cli.main(["evaluate", str(samples_file), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    for key in ("fid", "inception_score", "precision", "recall", "density", "coverage", "floors"):
+    for key in ("fd", "inception_score", "precision", "recall", "density", "coverage", "floors"):
         assert key in out
     assert out["n"] == 600 and out["reference"] == "test" and out["inception_score"] > 9
 
@@ -168,6 +168,7 @@ def test_evaluate_command_samples_a_checkpoint(tmp_path, capsys, judge_and_image
     assert cli.main(["evaluate", str(tmp_path / "run" / "checkpoint.pt"), "-n", "500"]) == 0
     out = capsys.readouterr().out
     assert "500 samples against the test reference" in out and "precision" in out
+    assert "FD (judge features)" in out and "fid" not in out.lower()  # not Inception's FID
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,13 @@
 """Chapter 5's exercises (``notebooks/05_evaluation.ipynb``): the Inception Score from its formula,
 coverage from its definition, and a sampler that is precise but not complete (the one that
-asks the learner to make something and have the metrics judge it)."""
+asks the learner to make something and have the metrics judge it).
+
+The checkers print expected numbers to four significant digits, fewer than their tolerances
+need, so a number copied from a message does not pass."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -10,7 +15,26 @@ from .. import data
 from ..metrics.inception_score import inception_score as package_inception_score
 from ..metrics.manifold import manifold_metrics
 from . import ExerciseError, exercise
-from ._common import as_float_answer, as_tensor_answer, require_close
+from ._common import as_float_answer, as_tensor_answer
+
+
+def _require_close(got: float, expected: float, what: str, hint: str, rtol: float, atol: float = 0.0) -> None:
+    """Raise unless ``got`` and ``expected`` agree; the message rounds both to four digits and says
+    how far apart they are."""
+    if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+        raise ExerciseError(
+            f"{what} gave {got:.4g}, expected {expected:.4g} (they differ by {abs(got - expected):.1e})", hint
+        )
+
+
+def _require_unchanged(before: torch.Tensor, after: torch.Tensor, call: str) -> None:
+    if not torch.equal(before, after):
+        raise ExerciseError(
+            f"{call} changed its input in place",
+            "compute on the input without writing into it: clamp(...) rather than clamp_(...), and no "
+            "slice assignments",
+        )
+
 
 # -- 5.1 ----------------------------------------------------------------------------------
 
@@ -31,25 +55,28 @@ def _probability_sets() -> dict[str, torch.Tensor]:
     certain_five = torch.eye(10, dtype=torch.float64)[
         torch.arange(500) % 5
     ]  # exactly 0 and 1: needs 0 log 0 = 0
+    seven = torch.softmax(3 * torch.randn(350, 7, generator=g), dim=1)  # float32, as a classifier gives
     return {
         "peaked random probabilities": peaked,
         "skewed classes": skewed,
         "five classes, certain": certain_five,
+        "float32 probabilities over 7 classes": seven,
     }
 
 
 @exercise("5.1", "inception_score", inception_score)
 def check_inception_score(answer) -> str:
     for name, probs in _probability_sets().items():
-        got = as_float_answer(answer(probs.clone()), f"inception_score({name})")
-        expected = package_inception_score(probs)[0]
-        require_close(
+        given = probs.clone()
+        got = as_float_answer(answer(given), f"inception_score({name})")
+        _require_unchanged(probs, given, f"inception_score({name})")
+        _require_close(
             got,
-            expected,
+            package_inception_score(probs)[0],  # in float64, also for the float32 set
             f"inception_score on {name}",
-            "exp of the mean over samples of KL(p(y|x) || p(y)), where p(y) is the mean of the rows; "
-            "torch.xlogy(p, q) is p log q with 0 log 0 = 0",
-            rtol=1e-6,
+            "exp of the mean over samples of KL(p(y|x) || p(y)), where p(y) is the mean of the rows, "
+            "for any number of classes K; torch.xlogy(p, q) is p log q with 0 log 0 = 0",
+            rtol=1e-6 if probs.dtype == torch.float64 else 1e-5,
         )
     return "ten equally frequent, certain classes score 10, the ceiling"
 
@@ -64,26 +91,40 @@ def coverage(real: torch.Tensor, fake: torch.Tensor, k: int) -> float:
     return (torch.cdist(real, fake) < radii[:, None]).any(1).double().mean().item()
 
 
+def _coverage_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(52)
+    real = torch.randn(397, 3, generator=g, dtype=torch.float64)  # 397: shares are not short decimals
+    half = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    half[:, 0] = half[:, 0].abs()  # the half x > 0 of the real distribution
+    # every fifth real point twice: its copy is another real point at distance 0, so counting
+    # "other" points by dropping zero distances (rather than the point itself) gives other radii
+    doubled = torch.cat([real, real[::5]])  # 477 points
+    return [
+        ("a wider fake set", real, torch.randn(300, 3, generator=g, dtype=torch.float64) * 1.6),
+        ("the half x > 0 of the real distribution", real, half),
+        ("a few fakes", real, torch.randn(40, 3, generator=g, dtype=torch.float64)),
+        ("real points, some of them twice", doubled, torch.randn(300, 3, generator=g, dtype=torch.float64)),
+    ]
+
+
 @exercise("5.2", "coverage", coverage)
 def check_coverage(answer) -> None:
-    g = torch.Generator().manual_seed(52)
-    real = torch.randn(400, 3, generator=g, dtype=torch.float64)
-    cases = {
-        "a wider fake set": torch.randn(300, 3, generator=g, dtype=torch.float64) * 1.6,
-        "half of the real support": torch.randn(300, 3, generator=g, dtype=torch.float64).abs(),
-        "a few fakes": torch.randn(40, 3, generator=g, dtype=torch.float64),
-    }
     for k in (2, 5):
-        for name, fake in cases.items():
-            got = as_float_answer(answer(real.clone(), fake.clone(), k), f"coverage(real, {name}, k={k})")
-            require_close(
+        for name, real, fake in _coverage_cases():
+            given_real, given_fake = real.clone(), fake.clone()
+            call = f"coverage(real, {name}, k={k})"
+            got = as_float_answer(answer(given_real, given_fake, k), call)
+            _require_unchanged(real, given_real, call)
+            _require_unchanged(fake, given_fake, call)
+            _require_close(
                 got,
                 manifold_metrics(real, fake, k_pr=k, k_dc=k).coverage,
                 f"coverage of {name}, k = {k}",
-                "the balls are the real points' (radius: the k-th nearest *other* real point, so skip the "
-                "distance 0 to itself); count the real points whose ball holds a fake, and divide by N",
+                "the balls are the real points' (radius: the k-th nearest *other* real point: skip the point "
+                "itself, not every distance 0, since two real points may coincide); count the real points "
+                "whose ball holds a fake, and divide by N",
                 rtol=0,
-                atol=1e-12,
+                atol=1e-6,  # shares of 397 or 477 points: a wrong answer is off by 2e-3 or more
             )
 
 
@@ -102,16 +143,43 @@ def precise_not_complete(n: int, generator: torch.Generator) -> torch.Tensor:
     ).float()
 
 
+def _sample(answer, n: int, seed: int, global_seed: int) -> torch.Tensor:
+    """The answer's n points from a generator seeded with ``seed``, the global generator seeded
+    with ``global_seed`` first; it must come back as it was."""
+    call = f"precise_not_complete({n}, generator)"
+    torch.manual_seed(global_seed)
+    state = torch.get_rng_state()
+    fake = as_tensor_answer(answer(n, torch.Generator().manual_seed(seed)), call, (n, 2))
+    if not torch.equal(torch.get_rng_state(), state):
+        raise ExerciseError(
+            f"{call} used PyTorch's global random generator (or reseeded it)",
+            "pass generator=generator to every torch.randn, torch.randint, torch.rand you call",
+        )
+    if fake.dtype != torch.float32:
+        raise ExerciseError(f"{call} returned {fake.dtype}, expected torch.float32 (the ring's points are)")
+    if not torch.isfinite(fake).all():
+        raise ExerciseError("some points are NaN or infinite")
+    return fake.detach()
+
+
 @exercise("5.3", "precise_not_complete", precise_not_complete)
 def check_precise_not_complete(answer) -> str:
     n = 2500
+    fake = _sample(answer, n, seed=54, global_seed=5301)
+    if not torch.equal(fake, _sample(answer, n, seed=54, global_seed=5302)):
+        raise ExerciseError(
+            "two generators seeded alike gave different points",
+            "draw every random number from generator (generator=generator), none from elsewhere",
+        )
+    _sample(answer, 1000, seed=56, global_seed=5301)  # n is honoured
+    if torch.equal(fake, _sample(answer, n, seed=55, global_seed=5301)):
+        raise ExerciseError(
+            "generators seeded differently gave the same points: a sampler draws them at random",
+            "draw the points from generator (generator=generator) rather than from a generator of your own, "
+            "or fixing them",
+        )
     real = data.ring8().sample(n, torch.Generator().manual_seed(53))
-    fake = as_tensor_answer(
-        answer(n, torch.Generator().manual_seed(54)), f"precise_not_complete({n}, generator)", (n, 2)
-    )
-    if not torch.isfinite(fake).all():
-        raise ExerciseError("some points are NaN or infinite")
-    m = manifold_metrics(real, fake.detach(), k_pr=3, k_dc=5)
+    m = manifold_metrics(real, fake, k_pr=3, k_dc=5)
     if m.precision < PRECISION_AT_LEAST:
         raise ExerciseError(
             f"precision {m.precision:.3f}: fewer than {PRECISION_AT_LEAST:.0%} of your points lie inside the "

@@ -2,8 +2,10 @@
 
 :func:`evaluate` scores generated MNIST images (N, 1, 28, 28) in [-1, 1] with the judge's
 features and probabilities: the Inception Score (with the judge as the classifier), the
-Frechet distance to a real reference set (``"test"`` by default; ``"val"`` for choosing),
-precision and recall (k = 3) and density and coverage (k = 5) against the same reference.
+Frechet distance of the judge's features to a real reference set (``"test"`` by default;
+``"val"`` for choosing), precision and recall (k = 3) and density and coverage (k = 5)
+against the same reference. The distance is "FD (judge features)", key ``"fd"``: not an FID,
+which is the distance in Inception's features, and not comparable with one.
 Beside each number stands what *real* images score: ``draws`` draws of N images the judge
 never saw and that are not in the reference (mean and standard deviation), so that a number
 reads as "this far from what real data gets". This is what ``python -m gan_tutorial
@@ -42,11 +44,21 @@ from .manifold import RealManifold
 #: The metrics, in the order they are printed, with what "better" means for each.
 METRICS = {
     "inception_score": "higher (at most 10)",
-    "fid": "lower",
+    "fd": "lower",
     "precision": "higher",
     "recall": "higher",
     "density": "about 1",
     "coverage": "higher",
+}
+
+#: How each metric is named where it is printed.
+LABELS = {
+    "inception_score": "IS (judge)",
+    "fd": "FD (judge features)",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
 }
 
 
@@ -75,7 +87,8 @@ class Evaluation:
         for key, better in METRICS.items():
             mean, std = self.floors[key]
             lines.append(
-                f"  {key:<16} {self.values[key]:10.3f}   real {mean:8.3f} +- {std:.3f}   ({better} is better)"
+                f"  {LABELS[key]:<19} {self.values[key]:10.3f}   real {mean:8.3f} +- {std:.3f}   "
+                f"({better} is better)"
             )
         return "\n".join(lines)
 
@@ -84,7 +97,7 @@ class Evaluation:
 K_PR, K_DC = 3, 5
 
 #: Part of every cache file's name: bump it when what the real side holds or how it is computed changes.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def _cache_file(judge: Judge, reference: str, draws: int, seed: int, folder: Path) -> Path:
@@ -174,7 +187,7 @@ class Evaluator:
         m = self.manifold.score(feats)
         return {
             "inception_score": inception_score(probs)[0],
-            "fid": frechet_distance(mu, sigma, self.mu, self.sigma),
+            "fd": frechet_distance(mu, sigma, self.mu, self.sigma),
             "precision": m.precision,
             "recall": m.recall,
             "density": m.density,

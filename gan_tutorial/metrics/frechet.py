@@ -4,7 +4,10 @@ r"""The Frechet distance between Gaussians fitted to two sets of features (chapt
           + \operatorname{Tr}\big(\Sigma_1 + \Sigma_2 - 2 (\Sigma_1 \Sigma_2)^{1/2}\big)
 
 With Inception features it is the FID of Heusel et al. 2017; with the MNIST judge's features
-(:mod:`gan_tutorial.metrics.judge`) it is this series' measure, not comparable with FIDs.
+(:mod:`gan_tutorial.metrics.judge`) it is this series' measure, "FD (judge features)", not an
+FID and not comparable with one. Estimated from N samples it is biased upwards, by about a
+constant over N (Chong and Forsyth 2020): compare distances at equal N, or fit a line in 1/N
+and read it at 1/N = 0 (their FID-infinity; chapter 5 does).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ ImageNet's normalisation. Two caveats a reader must keep (chapter 5): published 
 TensorFlow Inception weights of Heusel et al. (``pt_inception-2015-12-05``) rather than
 torchvision's, and their own resizing; Parmar et al. 2022 (clean-fid) found that the resizing
 alone moves an FID by several points. Numbers from these features are comparable with each
-other, not with papers, and not with the judge's.
+other, not with papers, and not with the judge's. And an FID needs more samples than the
+features' 2048 dimensions, or the covariances are singular: the FID authors' code (TTUR) asks
+for more than 2048 and recommends at least 10,000.
 
 Offline, and without the weights file, :func:`inception_features` raises
 :class:`InceptionWeightsMissing` at once, with the file's name, where to put it, and where it

@@ -11,6 +11,10 @@ used evenly (high :math:`H(y)`). It lies between 1 and the number of classes K: 
 judge, whose probabilities stand in for Inception's here. It looks at the samples alone, never
 at real data. As usual, the N samples may be cut into ``splits`` groups, scored apart, and the
 mean and standard deviation over groups reported (torchmetrics' and the original code's 10).
+The original code (Salimans et al.'s) cuts consecutive groups, as this function does, and
+reports numpy's population standard deviation; torchmetrics shuffles the samples first and
+reports the unbiased standard deviation, as this function does. The score grows with the
+group size (Barratt and Sharma 2018), so scores are comparable only at equal N and ``splits``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ squinting at a grid of samples:
 
 * **Frechet distance** (:mod:`gan_tutorial.metrics.frechet`) between Gaussians fitted to the
   classifier's penultimate features of generated images and of a real *reference* set
-  ("FID with MNIST-classifier features"). It is not comparable with Inception FID numbers;
-  compare it with the **floor**, the distance that as many *real* images score against the
+  ("FD (judge features)"; FID is the same distance on Inception's features, and the two do not
+  compare). Compare it with the **floor**, the distance that as many *real* images score against the
   same reference: the mean and the spread over several draws (:func:`reference`);
 * **modes covered**: classes that receive at least 1% of the samples (10 is best);
 * **KL from uniform** of the predicted-class histogram h: ``sum_k h_k log(10 h_k)``
