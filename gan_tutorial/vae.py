@@ -1,5 +1,6 @@
 r"""A variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014) on MNIST, built from
-the networks of chapter 7's GAN, so that the two can be compared at the same size and budget.
+the networks of chapter 4's GAN (the ``dcgan`` recipe's pair, which chapter 7 conditions), so
+that the two can be compared at the same size and budget.
 
 * the **encoder** q(z | x) = N(mu(x), diag sigma^2(x)) is the DCGAN discriminator's body
   (no batch norm, one 3 x 3 convolution deeper) whose last 7 x 7 convolution outputs
@@ -12,16 +13,23 @@ the networks of chapter 7's GAN, so that the two can be compared at the same siz
 * training maximises the **evidence lower bound**, for each image
 
   .. math:: \mathrm{ELBO}(x) = \mathbb{E}_{q(z|x)}[\log p(x|z)]
-            - \mathrm{KL}\big(q(z|x) \,\|\, N(0, I)\big) \le \log p(x),
+            - \mathrm{KL}\big(q(z|x) \,\|\, N(0, I)\big),
 
   the first term a reconstruction (minus the binary cross-entropy summed over the 784
   pixels), the second in closed form for two Gaussians:
   :math:`\tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2)`.
 
-For grey (not binary) pixels the Bernoulli "likelihood" is not normalised (Loaiza-Ganem &
-Cunningham 2019): the ELBO here is the training objective in nats per image, a bound on a
-likelihood only for binarised digits. Chapter 7 checks every term against
-``torch.distributions``.
+The ELBO is a lower bound on log p(x) when p(x | z) is a normalised density. For grey (not
+binary) pixels the Bernoulli "likelihood" is not one (Loaiza-Ganem & Cunningham 2019): the
+ELBO here is the training objective in nats per image, not a likelihood bound comparable with
+published figures for binarised MNIST. Adding each pixel's log-normaliser log C(lambda), which is
+at least log 2, gives a true bound on the density of the continuous Bernoulli with the same
+decoder (chapter 7 computes it). Chapter 7 checks every term against ``torch.distributions``.
+
+Samples (:meth:`VAE.sample`), like reconstructions (:meth:`VAE.reconstruct`), are the decoder's
+*mean* images, the usual way VAE samples are shown; a sample of p(x | z) itself is pixel noise.
+:func:`fitted_gaussian_codes` draws codes from a Gaussian fitted to the encoder's codes, in
+place of the prior (an ex-post density: Ghosh et al. 2020; Dai & Wipf 2019 fit a second VAE).
 """
 
 from __future__ import annotations
@@ -34,7 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .average import recalibrate_batch_norm
 from .data import check_images
+from .latent import codes
 from .models.dcgan import DCGANDiscriminator, DCGANGenerator
 from .updates import History
 
@@ -71,19 +81,61 @@ class VAE(nn.Module):
         return self.decode(reparameterise(mu, logvar)), mu, logvar
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` images in [-1, 1]: the decoder's mean 2 sigmoid(l) - 1 at codes z ~ N(0, I) drawn with
-        ``seed`` (the usual way VAE samples are shown; pixels drawn from the Bernoulli are noise)."""
-        from .latent import codes
+    def images(
+        self, z: torch.Tensor, decoder: nn.Module | None = None, batch_size: int = 1000
+    ) -> torch.Tensor:
+        """The decoder's mean images (N, 1, 28, 28) in [-1, 1] at codes ``z`` (N, latent_dim), in eval
+        mode; ``decoder`` replaces the model's own (a copy with re-measured batch norms, say)."""
+        decoder = self.decoder if decoder is None else decoder
+        was_training = decoder.training
+        decoder.eval()
+        try:
+            device = next(decoder.parameters()).device
+            return torch.cat([mean_image(decoder(c.to(device))) for c in z.split(batch_size)])
+        finally:
+            decoder.train(was_training)
 
+    def sample(self, n: int, seed: int = 0, recalibrate: bool = False) -> torch.Tensor:
+        """``n`` images in [-1, 1]: the decoder's means at codes z ~ N(0, I) drawn with ``seed`` (the
+        usual way VAE samples are shown; pixels drawn from the Bernoulli are noise). With
+        ``recalibrate`` the decoder's batch norms are first measured again under prior codes of a
+        seed of their own (:func:`~gan_tutorial.average.recalibrate_batch_norm`, what a GAN's
+        average gets): in eval mode they otherwise normalise with statistics gathered in training,
+        under the encoder's codes."""
+        decoder = recalibrate_batch_norm(self.decoder) if recalibrate else None
+        return self.images(codes(n, self.latent_dim, seed), decoder)
+
+    @torch.no_grad()
+    def encode_means(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """mu(x), (N, latent_dim) on the CPU: the centre of q(z | x) for each image of ``x``, in eval mode."""
+        check_images(x)
         was_training = self.training
         self.eval()
         try:
             device = next(self.parameters()).device
-            z = codes(n, self.latent_dim, seed)
-            return torch.cat([mean_image(self.decode(c.to(device))) for c in z.split(1000)])
+            return torch.cat([self.encode(c.to(device))[0].cpu() for c in x.split(batch_size)])
         finally:
             self.train(was_training)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean images at the codes mu(x) of images ``x``: their reconstructions."""
+        return self.images(self.encode_means(x))
+
+
+def fitted_gaussian_codes(fitted_to: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` codes from the Gaussian N(m, S) fitted to codes ``fitted_to`` (M, d) (their mean and
+    full covariance, plus 1e-6 I): m + L eps with S = L L^T and eps of :func:`~gan_tutorial.latent.codes`
+    drawn with ``seed``. Sampling a VAE's decoder there instead of at the prior N(0, I) shows what
+    the prior's mismatch with the codes the decoder was trained on costs."""
+    if fitted_to.ndim != 2 or len(fitted_to) <= fitted_to.shape[1]:
+        raise ValueError(
+            f"fit to more codes than dimensions, (M, d) with M > d; got {tuple(fitted_to.shape)}"
+        )
+    c = fitted_to.double()
+    m = c.mean(0)
+    cov = torch.cov(c.T) + 1e-6 * torch.eye(c.shape[1], dtype=c.dtype)
+    L = torch.linalg.cholesky(cov)
+    return (m + codes(n, c.shape[1], seed).double() @ L.T).to(fitted_to.dtype)
 
 
 def mean_image(logits: torch.Tensor) -> torch.Tensor:

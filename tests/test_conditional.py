@@ -1,12 +1,10 @@
 """Chapter 7's package parts: conditional G and D, the trainer with labels, sampling a digit,
-the obedience and CAS measures, and the VAE's ELBO terms against torch.distributions."""
-
-import math
+the obedience, per-digit distance and CAS measures. (The VAE's tests are in test_vae.py.)"""
 
 import pytest
 import torch
 
-from gan_tutorial import cli, latent, models, vae
+from gan_tutorial import cli, latent, models
 from gan_tutorial.checkpoint import load_generator
 from gan_tutorial.config import RECIPES, TrainConfig
 from gan_tutorial.metrics import conditional as cond
@@ -225,53 +223,22 @@ def test_classifier_learns_separable_digits_and_refuses_other_ranges():
         fit_classifier(x, y.float(), steps=1)
 
 
-# -- the VAE ------------------------------------------------------------------------------
+def test_per_class_fd_is_near_its_floor_for_real_digits_and_far_for_wrong_ones():
+    from gan_tutorial.metrics.frechet import feature_stats, frechet_distance
+    from gan_tutorial.metrics.judge import load_judge, predict, real_images
 
-
-def test_vae_kl_and_reconstruction_equal_torch_distributions():
-    torch.manual_seed(0)
-    mu, logvar = torch.randn(6, 100), torch.randn(6, 100)
-    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
-    p = torch.distributions.Normal(torch.zeros(6, 100), torch.ones(6, 100))
-    assert torch.allclose(
-        vae.gaussian_kl(mu, logvar), torch.distributions.kl_divergence(q, p).sum(1), atol=1e-4
-    )
-    # a Monte-Carlo estimate of the same KL, E_q[log q - log p], agrees within its error
-    z = q.sample((20_000,))
-    mc = (q.log_prob(z) - p.log_prob(z)).sum(-1)  # (20000, 6)
-    err = 4 * mc.std(0) / math.sqrt(20_000)
-    assert ((mc.mean(0) - vae.gaussian_kl(mu, logvar)).abs() < err).all()
-    logits, x = torch.randn(6, 1, 28, 28), torch.rand(6, 1, 28, 28) * 2 - 1
-    bern = torch.distributions.Bernoulli(logits=logits, validate_args=False)
-    assert torch.allclose(
-        vae.reconstruction(logits, x), bern.log_prob((x + 1) / 2).flatten(1).sum(1), atol=1e-3
-    )
-
-
-def test_reparameterisation_has_the_right_moments_and_gradients():
-    mu, logvar = torch.tensor([[1.5, -2.0]], requires_grad=True), torch.tensor([[0.0, math.log(4.0)]])
-    z = vae.reparameterise(mu.expand(50_000, 2), logvar.expand(50_000, 2), torch.Generator().manual_seed(0))
-    assert torch.allclose(z.mean(0), torch.tensor([1.5, -2.0]), atol=0.03)
-    assert torch.allclose(z.std(0), torch.tensor([1.0, 2.0]), atol=0.03)
-    z.sum().backward()
-    assert torch.allclose(mu.grad, torch.tensor([[50_000.0, 50_000.0]]))  # dz/dmu = 1 for every sample
-
-
-def test_vae_shapes_bounds_and_training():
-    torch.manual_seed(0)
-    model = vae.VAE()
-    x = torch.rand(8, 1, 28, 28) * 2 - 1
-    logits, mu, logvar = model(x)
-    assert logits.shape == x.shape and mu.shape == logvar.shape == (8, 100)
-    # the decoder is chapter 7's G without its Tanh; the samples lie in [-1, 1]
-    assert not isinstance(model.decoder.net[-1], torch.nn.Tanh)
-    samples = model.sample(5, seed=3)
-    assert samples.shape == (5, 1, 28, 28) and samples.abs().max() <= 1
-    assert torch.equal(samples, model.sample(5, seed=3))
-    # the importance-weighted bound is at least the ELBO (on average over codes)
-    history = vae.train_vae(model, x, steps=30, batch_size=8, lr=1e-3, log_every=10)
-    assert history.step == [10, 20, 30] and history["elbo"][-1] > history["elbo"][0]
-    bound = vae.elbo(model, x)
-    assert float(vae.importance_bound(model, x, k=32).mean()) >= bound - 1.0
-    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
-        vae.train_vae(model, (x + 1) / 2 * 255, steps=1)
+    judge = load_judge("cpu")
+    x, y = real_images("train", 40_000, 42_000)  # real digits the judge never saw, "asked for" their labels
+    right = cond.per_class_fd(judge, x, y, split="val")
+    assert right.fd.shape == right.floor.shape == right.ratio.shape == (10,)
+    assert (right.floor > 0).all() and (right.ratio < 3).all()
+    # digit 0 by hand: its samples' features against the reference's zeros
+    x_ref, y_ref = real_images("train", 50_000, 60_000)
+    ref = predict(judge, x_ref[y_ref == 0])[0]
+    mine = predict(judge, x[y == 0])[0]
+    assert right.fd[0] == pytest.approx(frechet_distance(*feature_stats(mine), *feature_stats(ref)), rel=1e-4)
+    # every image asked to be the next digit: each digit's samples are another digit's images
+    wrong = cond.per_class_fd(judge, x, (y + 1) % 10, split="val")
+    assert (wrong.ratio > 10 * right.ratio).all()
+    with pytest.raises(ValueError, match="at least 2 of each"):
+        cond.per_class_fd(judge, x[:15], y[:15])

@@ -3,9 +3,12 @@
 * :func:`obedience` - the judge's verdict on samples asked for each digit: a confusion matrix
   (rows: the digit asked for; columns: the digit the judge sees, counted by
   ``torchmetrics``), each digit's share recognised and their mean;
-* :func:`per_class_fid` - the Frechet distance (judge features) between the samples asked for
-  digit k and the real images of digit k in the reference, beside what as many real images of
-  digit k score (the floor of each class);
+* :func:`per_class_fd` - the Frechet distance in the judge's features, "FD (judge features)"
+  (not an FID, which uses Inception's), between the samples asked for digit k and the real
+  images of digit k in the reference, beside what as many real images of digit k score (the
+  floor of each class). The pooled distance of all samples is not a sum or a mean of these:
+  the digits' means and proportions enter it too; and each is estimated from ~1/10 of the
+  samples, so it sits higher (its floor too): read the ratios to the floors;
 * :func:`classification_accuracy_score` and :func:`test_accuracy` - the classification
   accuracy score of Ravuri & Vinyals 2019 (CAS): a classifier trained on generated images and
   the digits they were asked for only, tested on real test images. The same classifier trained
@@ -13,8 +16,9 @@
   (:func:`gan_tutorial.metrics.judge.fit_classifier`) for the same number of steps.
 
 Every image set goes through the same checks (:func:`gan_tutorial.data.check_images`: shape
-(N, 1, 28, 28), floats in [-1, 1]): a classifier trained on images in one range and tested in
-another calls nearly everything one digit (chapter 7 shows it).
+(N, 1, 28, 28), floats in [-1, 1]). A range check cannot catch everything: images in [0, 1] lie
+inside [-1, 1], and a classifier trained on [-1, 1] and tested on [0, 1] loses accuracy with no
+error raised (chapter 7 shows it).
 """
 
 from __future__ import annotations
@@ -79,20 +83,20 @@ def obedience(judge: Judge, x: torch.Tensor, asked: torch.Tensor) -> Obedience:
 
 
 @dataclass(frozen=True)
-class PerClassFID:
-    """Per digit: the samples' distance to the reference's images of that digit, and the floor."""
+class PerClassFD:
+    """Per digit: the samples' FD (judge features) to the reference's images of that digit, and the floor."""
 
-    fid: torch.Tensor  # (10,)
+    fd: torch.Tensor  # (10,)
     floor: torch.Tensor  # (10,) as many real images of the digit, against the same reference
 
     @property
     def ratio(self) -> torch.Tensor:
-        return self.fid / self.floor
+        return self.fd / self.floor
 
 
-def per_class_fid(judge: Judge, x: torch.Tensor, asked: torch.Tensor, split: str = "val") -> PerClassFID:
-    """:class:`PerClassFID` of samples ``x`` asked to be ``asked``: for each digit k, the Frechet
-    distance (judge features) between the samples asked for k and the reference ``split``'s
+def per_class_fd(judge: Judge, x: torch.Tensor, asked: torch.Tensor, split: str = "val") -> PerClassFD:
+    """:class:`PerClassFD` of samples ``x`` asked to be ``asked``: for each digit k, the Frechet
+    distance in the judge's features between the samples asked for k and the reference ``split``'s
     images of digit k, and the floor: the same distance for as many real images of digit k
     from the floor pool (:func:`~gan_tutorial.metrics.judge.floor_pool`), never seen by the judge."""
     check_images(x, "samples")
@@ -104,18 +108,20 @@ def per_class_fid(judge: Judge, x: torch.Tensor, asked: torch.Tensor, split: str
     pool_feats, pool_y = floor_pool(judge, split)
     pool_feats, pool_y = pool_feats.cpu(), pool_y.cpu()
     gen = torch.Generator().manual_seed(0)
-    fid, floor = [], []
+    fd, floor = [], []
     for k in range(NUM_CLASSES):
         mine, ref = feats[asked.cpu() == k], ref_feats[y_ref == k]
         members = (pool_y == k).nonzero().squeeze(1)
         n = min(len(mine), len(members))
         if n < 2:
-            raise ValueError(f"digit {k} has {len(mine)} samples; per-class FID needs at least 2 of each")
+            raise ValueError(
+                f"digit {k} has {len(mine)} samples; a per-digit distance needs at least 2 of each"
+            )
         real = pool_feats[members[torch.randperm(len(members), generator=gen)[:n]]]
         mu, sigma = feature_stats(ref)
-        fid.append(frechet_distance(*feature_stats(mine), mu, sigma))
+        fd.append(frechet_distance(*feature_stats(mine), mu, sigma))
         floor.append(frechet_distance(*feature_stats(real), mu, sigma))
-    return PerClassFID(torch.tensor(fid), torch.tensor(floor))
+    return PerClassFD(torch.tensor(fd), torch.tensor(floor))
 
 
 @torch.no_grad()
