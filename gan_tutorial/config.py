@@ -69,7 +69,7 @@ class TrainConfig:
         default=0.0, metadata={"help": "one-sided label smoothing: real targets 1 - s (cross-entropy losses)"}
     )
     instance_noise: float = field(
-        default=0.0, metadata={"help": "std of Gaussian noise added to every image D sees"}
+        default=0.0, metadata={"help": "std of Gaussian noise on every image D sees, constant over the run"}
     )
     optimizer: str = field(default="adam", metadata={"help": "adam or rmsprop (WGAN's), for both players"})
     k: int = field(default=1, metadata={"help": "D steps per G step"})

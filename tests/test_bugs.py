@@ -160,3 +160,10 @@ def test_each_bug_shows_its_wrong_line_beside_its_fix(name):
     source = BUGS[name].source
     assert source.startswith("def ") and "# BUG:" in source and "# FIX:" in source
     assert source.index("# BUG:") < source.index("# FIX:")  # the wrong line, then its fix
+
+
+@pytest.mark.parametrize("name", list(BUGS))
+def test_each_bug_diff_gives_the_wrong_lines_and_the_fix(name):
+    lines = BUGS[name].diff.splitlines()
+    assert lines[0].startswith("  # ") and any(x.startswith("- ") for x in lines)
+    assert lines[-1].startswith("+ ") and "# FIX" not in BUGS[name].diff

@@ -125,3 +125,21 @@ def test_bad_input_says_what_is_wrong():
         mode_report(torch.zeros(3, 2), ring, threshold=0)
     with pytest.raises(ValueError, match="non-negative"):
         kl_from_uniform(torch.tensor([1, -1]))
+
+
+def test_nearest_mode_distance_and_held_modes_fail_a_blob():
+    from gan_tutorial.metrics.modes import modes_captured, nearest_mode_distance
+
+    grid = data.grid25()
+    gen = torch.Generator().manual_seed(0)
+    x = grid.sample(2500, gen)
+    # a sample of the mixture: |N(0, I_2)| has mean sqrt(pi / 2) standard deviations
+    assert nearest_mode_distance(x, grid) == pytest.approx(math.sqrt(math.pi / 2), rel=0.05)
+    blob = x.mean(0) + torch.randn(2500, 2, generator=gen) @ torch.linalg.cholesky(torch.cov(x.T)).T
+    r = mode_report(blob, grid)
+    assert r.modes >= 15  # the papers' count is fooled by a cloud ...
+    assert modes_captured(r.counts, 25) == 0 and nearest_mode_distance(blob, grid) > 10  # ... these are not
+    at_modes = grid.means.repeat(3, 1)
+    assert nearest_mode_distance(at_modes, grid) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        nearest_mode_distance(torch.zeros(3, 3), grid)

@@ -53,3 +53,24 @@ def test_table_and_plot():
     ax = results.plot("fd")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
     plt.close(ax.figure)
+
+
+def test_compare_tests_each_trial_against_the_base_with_holm():
+    from gan_tutorial.sweep.results import bootstrap_interval, holm, permutation_p
+
+    rows = []
+    for trial, values in (("base", [10, 11, 12, 13]), ("far", [20, 21, 22, 23]), ("near", [10, 12, 12, 13])):
+        for seed, v in enumerate(values):
+            rows.append({"trial": trial, "seed": seed, "config": {}, "m": float(v), "seconds": 1.0})
+    out = Results(rows).compare("m")["m"]
+    far, near = out
+    assert far.trial == "far" and far.diff == 10.0 and far.low <= 10.0 <= far.high
+    # the two extreme splits of 8 values into 4 and 4 give the observed gap: p = 2 / C(8, 4)
+    assert far.p == pytest.approx(2 / 70) and far.p_holm == pytest.approx(2 * 2 / 70)
+    assert near.p > 0.3 and near.p_holm == pytest.approx(max(near.p, 2 * far.p))
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert permutation_p([1.0, 2.0], [1.0, 2.0]) == 1.0
+    low, high = bootstrap_interval([1.0, 1.0], [0.0, 0.0])
+    assert low == high == 1.0
+    with pytest.raises(ValueError, match="no trial named"):
+        Results(rows).compare("m", base="nope")

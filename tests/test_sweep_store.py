@@ -154,3 +154,16 @@ def test_run_toy_writes_one_row_per_seed_and_resumes(tmp_path, monkeypatch):
         Sweep(path).run_toy("grid", trials, [0])  # the file holds the ring's trials under these names
     with pytest.raises(ValueError, match="ToyConfig"):
         Sweep(path).run_toy("ring", sweep.grid(TrainConfig()), [0])
+
+
+def test_toy_rows_of_an_older_toy_trainer_are_run_again(tmp_path):
+    path = tmp_path / "toy.jsonl"
+    trials = sweep.grid(TINY)
+    fresh = Sweep(path).run_toy("ring", trials, [0])
+    row = dict(fresh.rows[0], config={**fresh.rows[0]["config"], "toy_version": 1}, modes=-1)
+    path.write_text(json.dumps(row) + "\n")  # a row made by an older trainer, under the same name
+    with pytest.warns(UserWarning, match="older toy trainer"):
+        again = Sweep(path).run_toy("ring", trials, [0])
+    assert again.rows[0]["modes"] == fresh.rows[0]["modes"]  # run again, not the stale -1
+    assert 0 <= fresh.rows[0]["held"] <= fresh.rows[0]["modes"] and fresh.rows[0]["distance"] > 0
+    assert fresh.rows[0]["config"]["toy_version"] == sweep.TOY_VERSION

@@ -44,3 +44,44 @@ def test_toy_config_checks_its_values():
         ToyConfig(decay_to=0.0)
     with pytest.raises(ValueError, match="unknown mixture"):
         sweep.train_toy("spiral", TINY, [0])
+
+
+#: Chapter 6's base on the ring at its full budget (notebooks/06_tuning.ipynb, section 1).
+CHAPTER_BASE = ToyConfig(hidden=64, batch_size=128, decay_to=0.01, r1=1.0, steps=2000)
+
+
+def _scores(report):
+    return report.counts.tolist(), report.high_quality, report.kl
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        CHAPTER_BASE,
+        dataclasses.replace(CHAPTER_BASE, k=2, instance_noise=0.1, label_smoothing=0.1, beta2=0.9),
+        dataclasses.replace(CHAPTER_BASE, loss="rpgan", lr_G=3e-3, beta1=0.0, decay_to=1.0),
+    ],
+    ids=["base", "knobs", "rpgan"],
+)
+def test_a_seed_gives_the_same_run_alone_and_in_any_ensemble_at_the_chapters_budget(config):
+    """A seed identifies a run: bit for bit the same samples alone, beside other seeds, in
+    another position, at the full budget of chapter 6 (where last-bit differences would have
+    grown into another run), with R1, the decay, instance noise and a paired loss."""
+    with_others = sweep.train_toy("ring", config, [0, 1, 2])
+    alone = sweep.train_toy("ring", config, [2])[0]
+    elsewhere = sweep.train_toy("ring", config, [2, 7])[0]
+    assert _scores(alone) == _scores(with_others[2]) == _scores(elsewhere)
+    x_alone = sweep.toy_samples("ring", config, [2])[0]
+    x_pair = sweep.toy_samples("ring", config, [5, 2])[1]
+    assert torch.equal(x_alone, x_pair)
+
+
+def test_a_resumed_toy_sweep_equals_an_uninterrupted_one(tmp_path):
+    trials = [sweep.Trial("base", CHAPTER_BASE)]
+    whole = sweep.Sweep(tmp_path / "whole.jsonl").run_toy("ring", trials, [0, 1, 2])
+    cut = sweep.Sweep(tmp_path / "cut.jsonl")
+    cut.run_toy("ring", trials, [1])  # a sweep stopped after one seed
+    resumed = cut.run_toy("ring", trials, [0, 1, 2])
+    keys = ("trial", "seed", "modes", "held", "high_quality", "kl", "distance", "diverged")
+    assert [[r[k] for k in keys] for r in resumed.rows] == [[r[k] for k in keys] for r in whole.rows]
+    assert [r["ensemble"] for r in resumed.rows] == [2, 1, 2]  # the runs did train apart

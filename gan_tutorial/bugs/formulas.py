@@ -5,7 +5,8 @@ of the right one (:func:`~.step.d_loss_bce`, :func:`~.step.g_loss_bce`), and a r
 
 * ``misplaced_log`` - :func:`d_loss_misplaced_log`, a NaN at the first step;
 * ``log_sigmoid_underflow`` - :func:`d_loss_log_sigmoid` and :func:`g_loss_log_sigmoid`, an
-  infinite loss once D is confident;
+  infinite loss once D is confidently wrong about a fake (provoked with D's learning rate at 100
+  times G's);
 * ``pm1_labels_bce`` - :func:`d_loss_pm1_labels`, a cross-entropy below 0.
 """
 
@@ -69,15 +70,18 @@ def d_loss_log_sigmoid(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The cross-entropies written as logs of sigmoids of D's logits.
 
-    In float32 ``1 - torch.sigmoid(l)`` is exactly 0 once l > 17 (sigmoid(l) rounds to 1), and
-    ``torch.sigmoid(l)`` is 0 once l < -88: their logs are -inf, the losses inf, the gradients NaN.
-    A fast D makes steep logits, and the first fake that lands on its real side with a logit
-    above 17 ends the run. ``seen`` at the step that broke: ``max_fake_logit`` and
-    ``min_fake_logit`` (D's logits on the fakes), ``naive`` (the D loss as written) and
-    ``softplus`` (the same loss on the same logits through softplus, finite).
+    In float32 ``1 - torch.sigmoid(l)`` is exactly 0 from about l = 16.7 (sigmoid(l) rounds to
+    1), while ``torch.sigmoid(l)`` reaches 0 only below about l = -88.7 (it is subnormal, not 0,
+    at -88.5): their logs are -inf, the losses inf, the gradients NaN. So D's loss breaks when D
+    is confidently *wrong* about a fake (a fake's logit above about 16.7: D calls it real), and
+    G's -log sigmoid(l) only when D rejects a fake with a logit below about -88.7. A fast D makes
+    steep logits, and the first fake that lands far on its real side ends the run. ``seen`` at
+    the step that broke: ``max_fake_logit`` and ``min_fake_logit`` (D's logits on the fakes),
+    ``naive`` (the D loss as written) and ``softplus`` (the same loss on the same logits through
+    softplus, finite).
     """
     l_real, l_fake = D(x), D(G(z).detach())
-    # BUG: log(sigmoid(l)) and log(1 - sigmoid(l)), which are log 0 once D is confident
+    # BUG: log(sigmoid(l)) and log(1 - sigmoid(l)), log 0 once a logit is steep (a fake's above 16.7)
     loss_D = -(torch.log(torch.sigmoid(l_real)).mean() + torch.log(1 - torch.sigmoid(l_fake)).mean())
     # FIX: loss_D = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
     if not torch.isfinite(loss_D):
@@ -102,7 +106,8 @@ def g_loss_log_sigmoid(G: nn.Module, D: nn.Module, z: Tensor) -> tuple[Tensor, T
 
 def log_sigmoid_underflow(steps: int, seed: int) -> BugRun:
     """The ring run with the losses of :func:`d_loss_log_sigmoid` and :func:`g_loss_log_sigmoid`,
-    and D's learning rate 100 times G's so that D turns confident within the brief run."""
+    and D's learning rate 100 times G's (0.1): the bug is provoked, so that D's logits grow steep
+    within the brief run; at sane learning rates a run may never reach a logit past 16.7."""
     setup = ring_setup(seed)
     opts = optimisers(setup.G, setup.D, lr_D=100 * TOY.lr_D)
     seen: dict[str, float] = {}
@@ -143,10 +148,11 @@ MISPLACED_LOG = Bug(
 )
 LOG_SIGMOID_UNDERFLOW = Bug(
     "log_sigmoid_underflow",
-    "log(sigmoid(l)) on a confident D",
+    "log(sigmoid(l)) on a D with steep logits",
     "loss_D = -(log(sigmoid(l_real)) + log(1 - sigmoid(l_fake))): in float32 1 - sigmoid(l) is "
-    "0 once l > 17 and sigmoid(l) is 0 once l < -88, so a confident D makes a log of 0: "
-    "inf losses and NaN gradients.",
+    "0 from l of about 16.7, so D's loss is log 0 once D is confidently wrong about a fake "
+    "(sigmoid(l) itself reaches 0 only below about -88.7): inf losses and NaN gradients. The "
+    "gallery provokes it with D's learning rate at 100 times G's.",
     "loss_D = F.softplus(-l_real).mean() + F.softplus(l_fake).mean() (= "
     "F.binary_cross_entropy_with_logits with labels 1 and 0); "
     "loss_G = F.softplus(-l_fake_g).mean()",

@@ -86,6 +86,25 @@ class Bug:
         the right one is given beside it, ``# FIX:``."""
         return "\n\n".join(inspect.getsource(f) for f in self.code or (self.train,))
 
+    @property
+    def diff(self) -> str:
+        """The wrong lines beside their fix, read from :attr:`source`, as a diff: each ``# BUG:``
+        comment, then the lines under it marked ``-`` and its ``# FIX:`` marked ``+``."""
+        out: list[str] = []
+        block: list[str] | None = None
+        for line in self.source.splitlines():
+            text = line.strip()
+            if text.startswith("# BUG:"):
+                block = []
+                out.append("  # " + text.removeprefix("# BUG:").strip())
+            elif block is not None and text.startswith("# FIX:"):
+                out.extend("- " + wrong for wrong in block or ["(no line: the call is missing)"])
+                out.append("+ " + text.removeprefix("# FIX:").strip())
+                block = None
+            elif block is not None and text:
+                block.append(text)
+        return "\n".join(out)
+
     def run(self, steps: int | None = None, seed: int = 0) -> BugRun:
         """Train with the bug for ``steps`` steps (default :attr:`steps`) from seed ``seed``."""
         steps = self.steps if steps is None else steps

@@ -50,9 +50,11 @@ def gp_per_coordinate(D: nn.Module, x_real: Tensor, x_fake: Tensor, lam: float =
     """The interpolation weight drawn per coordinate (``torch.rand_like(x)``) instead of per sample.
 
     With one weight per coordinate x_hat = eps * x_real + (1 - eps) * x_fake lies in the box
-    spanned by the pair, not on the segment between them, so the penalty holds D's slope to 1
-    at points that are not on the straight lines the optimal critic's gradient follows
-    (Gulrajani et al. 2017, Proposition 1). It trains; a probe of the penalty function finds it.
+    spanned by the pair, not on the segment between them. Gulrajani et al. 2017 (Proposition 1)
+    show that the optimal critic has gradient norm 1 on the lines between *optimally coupled*
+    pairs; Algorithm 1 samples independent pairs as a heuristic for those lines, with one weight
+    per sample. The per-coordinate weight leaves even that heuristic. It trains; a probe of the
+    penalty function finds it.
     """
     # BUG: eps of the shape of x, one weight per pixel or coordinate
     eps = torch.rand_like(x_real)
@@ -134,7 +136,8 @@ PER_PIXEL_GP_WEIGHT = Bug(
     "per_pixel_gp_weight",
     "One interpolation weight per pixel",
     "eps = torch.rand_like(x_real): one weight per coordinate puts x_hat anywhere in the box "
-    "spanned by the pair, off the segment between x_real and x_fake where the penalty belongs.",
+    "spanned by the pair, off the segment between x_real and x_fake on which Algorithm 1 "
+    "samples its penalty.",
     "eps = torch.rand(B, 1, ..., 1) (one weight per sample, broadcast over its coordinates)",
     per_pixel_gp_weight,
     code=(gp_per_coordinate,),

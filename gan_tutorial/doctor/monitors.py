@@ -50,7 +50,8 @@ def check_finite(history: History) -> Finding | None:
         f"{', '.join(bad)} at step {history.step[i]}, {first}{context}.",
         "a log of a number <= 0 in a loss: a log around a sum, log(D(x) + log(1 - D(G(z)))), whose "
         "argument goes negative; log(sigmoid(l)) or log(1 - sigmoid(l)) written out on D's logits, "
-        "which are log 0 once D is confident (|l| > 17 in float32); or a learning rate so high "
+        "which are log 0 in float32 once a fake's logit passes about 16.7 (D confidently wrong about it) "
+        "or falls below about -88.7; or a learning rate so high "
         "that the weights overflow.",
         "compute the losses on logits with softplus (gan_tutorial.losses, or "
         "F.binary_cross_entropy_with_logits), check the brackets of every log, and lower the "

@@ -8,7 +8,9 @@ out and the table counts them.
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -31,6 +33,64 @@ class Summary(NamedTuple):
     mean: float
     std: float
     n: int
+
+
+class Comparison(NamedTuple):
+    """A trial's mean minus the base's on one metric, with a 95% bootstrap interval of that
+    difference, a two-sided permutation test's p-value, and that p-value after Holm's correction
+    for every comparison made in the same call."""
+
+    trial: str
+    diff: float
+    low: float
+    high: float
+    p: float
+    p_holm: float
+
+
+def permutation_p(a: Sequence[float], b: Sequence[float], draws: int = 20_000, seed: int = 0) -> float:
+    """Two-sided p-value of a permutation test of "a and b come from one distribution", with the
+    absolute difference of the means as statistic: exact (every split of the pooled values) when
+    there are at most ``draws`` splits, else ``draws`` random splits (seeded)."""
+    pooled, n = [*a, *b], len(a)
+    observed = abs(math.fsum(a) / n - math.fsum(b) / len(b))
+    total = math.fsum(pooled)
+
+    def stat(idx: Sequence[int]) -> float:
+        s = math.fsum(pooled[i] for i in idx)
+        return abs(s / n - (total - s) / (len(pooled) - n))
+
+    tol = 1e-9 * max(1.0, observed)
+    if math.comb(len(pooled), n) <= draws:
+        splits = list(itertools.combinations(range(len(pooled)), n))
+        return sum(stat(idx) >= observed - tol for idx in splits) / len(splits)
+    rng = random.Random(seed)
+    hits = sum(stat(rng.sample(range(len(pooled)), n)) >= observed - tol for _ in range(draws))
+    return (hits + 1) / (draws + 1)
+
+
+def bootstrap_interval(
+    a: Sequence[float], b: Sequence[float], draws: int = 10_000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(a) - mean(b), each group resampled on its own (seeded)."""
+    rng = random.Random(seed)
+    diffs = sorted(
+        math.fsum(rng.choices(a, k=len(a))) / len(a) - math.fsum(rng.choices(b, k=len(b))) / len(b)
+        for _ in range(draws)
+    )
+    tail = (1 - level) / 2
+    return diffs[int(tail * (draws - 1))], diffs[math.ceil((1 - tail) * (draws - 1))]
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down correction of m p-values (the family-wise error stays below alpha)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 class Results:
@@ -104,6 +164,35 @@ class Results:
         for label, rows in self._groups(by).items():
             values = [float(row[metric]) for row in rows if not row.get("diverged") and metric in row]
             out.append(Summary(label, *mean_std(values), len(values)))
+        return out
+
+    def compare(self, metrics: str | Sequence[str], base: str = "base") -> dict[str, list[Comparison]]:
+        """Every other trial against ``base`` on each metric: the difference of the means, its 95%
+        bootstrap interval and a permutation test's p-value (:func:`permutation_p`), with Holm's
+        correction over all the comparisons of this call (trials x metrics), so that the chance
+        of calling any null difference an effect stays below the level read."""
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+        groups = self._groups("trial")
+        if base not in groups:
+            raise ValueError(f"no trial named {base!r}; the trials: {', '.join(groups)}")
+
+        def values(rows: list[dict[str, Any]], metric: str) -> list[float]:
+            return [float(r[metric]) for r in rows if not r.get("diverged") and metric in r]
+
+        raw: list[tuple[str, str, float, float, float, float]] = []
+        for metric in metrics:
+            b = values(groups[base], metric)
+            for name, rows in groups.items():
+                a = values(rows, metric)
+                if name == base or len(a) < 2 or len(b) < 2:
+                    continue
+                low, high = bootstrap_interval(a, b)
+                diff = math.fsum(a) / len(a) - math.fsum(b) / len(b)
+                raw.append((metric, name, diff, low, high, permutation_p(a, b)))
+        adjusted = holm([r[5] for r in raw])
+        out: dict[str, list[Comparison]] = {m: [] for m in metrics}
+        for (metric, name, diff, low, high, p), p_holm in zip(raw, adjusted, strict=True):
+            out[metric].append(Comparison(name, diff, low, high, p, p_holm))
         return out
 
     def best(self, metric: str, lower_is_better: bool = True) -> Summary:

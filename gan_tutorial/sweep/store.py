@@ -27,9 +27,17 @@ import torch
 
 from ..config import ToyConfig
 from ..data import GaussianMixture
+from ..metrics.modes import N_SAMPLES, modes_captured, nearest_mode_distance
 from .designs import Trial, _check_seeds
 from .results import ROW_KEYS, Results
 from .toy import _mixture, _train_members
+
+#: The toy trainer's version, stored in each toy row's config: a row of another version was
+#: trained by other code (version 2: a seed's numbers no longer depend on the seeds beside it;
+#: rows hold ``held`` and ``distance``), so it is not reused but run again.
+TOY_VERSION = 2
+#: A mode is held when at least this share of the samples are high quality at it (25 of 2,500).
+HELD_SHARE = 0.01
 
 #: A run: ``runner(config, seed)`` trains ``config`` with ``seed`` and returns its metrics.
 Runner = Callable[[Any, int], Mapping[str, float]]
@@ -189,9 +197,14 @@ class Sweep:
         each trial's name stands for the same config there."""
         by_name = {t.name: t for t in trials}
         done: dict[tuple[str, int], dict] = {}
+        stale = 0
         for row in self._read(repair=True):
             name = row["trial"]
             if name not in configs:
+                continue
+            version = configs[name].get("toy_version")
+            if version is not None and row["config"].get("toy_version") != version:
+                stale += 1  # trained by an older toy trainer: run again
                 continue
             differ = _differences(configs[name], row["config"], by_name[name].config)
             if differ:
@@ -201,6 +214,12 @@ class Sweep:
                     "for this one, or give the trial another name"
                 )
             done.setdefault((name, row["seed"]), row)  # the first row of a pair counts
+        if stale:
+            warnings.warn(
+                f"{self.path}: {stale} rows were written by an older toy trainer (not version "
+                f"{TOY_VERSION}); their runs will be done again",
+                stacklevel=3,
+            )
         return done
 
     def _row(self, trial: Trial, config: dict[str, Any], seed: int, metrics: Any, seconds: float) -> dict:
@@ -245,11 +264,17 @@ class Sweep:
         seeds of a trial that are missing trained together, in one ensemble
         (:func:`~gan_tutorial.sweep.train_toy`).
 
-        Each row holds the run's ``modes``, ``n_modes``, ``high_quality``, ``kl``, ``all_modes`` and
+        Each row holds the run's ``modes``, ``n_modes``, ``high_quality``, ``kl``, ``all_modes``,
+        ``held`` (modes with at least 1% of the samples high quality there,
+        :data:`HELD_SHARE`), ``distance`` (the mean nearest-mode distance in standard deviations,
+        :func:`~gan_tutorial.metrics.modes.nearest_mode_distance`) and
         ``diverged`` (NaN scores when it did), ``seconds`` (the ensemble's wall time) and
         ``ensemble`` (how many runs it trained). The rows of a trial are written when its
         ensemble ends. The config of a row names the mixture too ("ring", "grid" or a
-        fingerprint), so one file holds one mixture's trials under each name.
+        fingerprint), and the toy trainer's version (:data:`TOY_VERSION`): rows of an older
+        version are run again. A seed's row is the same whether it trained alone, beside other
+        seeds, or in a sweep resumed after a kill (``tests/test_sweep_toy.py`` checks it at
+        chapter 6's budgets).
         """
         gm, key = _mixture(mixture)
         trials, seeds = _check_trials(trials), _check_seeds(seeds)
@@ -259,16 +284,18 @@ class Sweep:
                     f"run_toy trains ToyConfig trials; trial {t.name!r} has a {type(t.config).__name__} "
                     "(MNIST configs run with Sweep(path, MNISTRunner(...)).run)"
                 )
-        configs = {t.name: {**_config_dict(t.config), "mixture": key} for t in trials}
+        configs = {
+            t.name: {**_config_dict(t.config), "mixture": key, "toy_version": TOY_VERSION} for t in trials
+        }
         done = self._done(trials, configs)
         for trial in trials:
             missing = [s for s in seeds if (trial.name, s) not in done]
             if not missing:
                 continue
             start = time.perf_counter()
-            reports, diverged = _train_members(gm, trial.config, missing, device)
+            reports, diverged, samples = _train_members(gm, trial.config, missing, device)
             seconds = time.perf_counter() - start
-            for seed, report, bad in zip(missing, reports, diverged, strict=True):
+            for seed, report, bad, x in zip(missing, reports, diverged, samples, strict=True):
                 nan = math.nan
                 metrics = {
                     "modes": nan if bad else report.modes,
@@ -276,6 +303,8 @@ class Sweep:
                     "high_quality": nan if bad else report.high_quality,
                     "kl": nan if bad else report.kl,
                     "all_modes": False if bad else report.all_modes,
+                    "held": nan if bad else modes_captured(report.counts, round(HELD_SHARE * N_SAMPLES)),
+                    "distance": nan if bad else nearest_mode_distance(x, gm),
                     "diverged": bad,
                     "ensemble": len(missing),
                 }

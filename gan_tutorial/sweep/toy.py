@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from .. import data, runtime
-from ..accel import fused_adam_available
 from ..config import ToyConfig
 from ..data import GaussianMixture
 from ..losses import GANLoss, d_loss_bce_smoothed, get_loss
@@ -91,9 +90,16 @@ def _mixture(mixture: GaussianMixture | str) -> tuple[GaussianMixture, str]:
 
 def _train_members(
     mixture: GaussianMixture, config: ToyConfig, seeds: list[int], device: str | torch.device
-) -> tuple[list[ModeReport], list[bool]]:
-    """Train one run of ``config`` per seed, all in one ensemble; their reports and which diverged."""
-    c, E, B = config, len(seeds), config.batch_size
+) -> tuple[list[ModeReport], list[bool], torch.Tensor]:
+    """Train one run of ``config`` per seed, all in one ensemble: their reports, which diverged,
+    and their samples (len(seeds), 2500, dim) from the fixed codes."""
+    c, B = config, config.batch_size
+    # a lone seed trains beside a copy of itself, which is then dropped: the batched products of
+    # an ensemble of one take another routine on the CPU (a batch of one product), which rounds
+    # differently, and a GAN's training grows those last bits into another run
+    kept = len(seeds)
+    seeds = seeds * 2 if kept == 1 else seeds
+    E = len(seeds)
     device = torch.device(device)
     # G: (E, B, latent_dim) -> (E, B, dim); D: (E, B, dim) -> (E, B, 1)
     G = ensemble(seeds, c.latent_dim, mixture.dim, c.hidden, c.depth).to(device)
@@ -102,9 +108,10 @@ def _train_members(
     # only, not on which other seeds share its ensemble
     streams = [torch.Generator().manual_seed(seed) for seed in seeds]
     D = _InstanceNoise(D_net, streams)
-    adam = {"fused": True} if fused_adam_available(device) else {}  # one kernel over all the weights
-    opt_G = torch.optim.Adam(G.parameters(), lr=c.lr_G, betas=(c.beta1, c.beta2), **adam)
-    opt_D = torch.optim.Adam(D.parameters(), lr=c.lr_D, betas=(c.beta1, c.beta2), **adam)
+    # Adam's plain form, not the fused kernel: on the CPU the fused kernel's rounding of an element
+    # depends on where it sits in the stacked (E, ...) tensor, hence on E
+    opt_G = torch.optim.Adam(G.parameters(), lr=c.lr_G, betas=(c.beta1, c.beta2), foreach=False)
+    opt_D = torch.optim.Adam(D.parameters(), lr=c.lr_D, betas=(c.beta1, c.beta2), foreach=False)
     loss = _toy_loss(c, scale=E)
 
     def real() -> torch.Tensor:  # (E, B, dim): every run its own batch
@@ -134,9 +141,10 @@ def _train_members(
     finite = [
         bool(torch.isfinite(x_fake[e]).all())
         and all(bool(torch.isfinite(p[e]).all()) for p in D_net.parameters())
-        for e in range(E)
+        for e in range(kept)
     ]
-    return [mode_report(x_fake[e], mixture) for e in range(E)], [not ok for ok in finite]
+    reports = [mode_report(x_fake[e], mixture) for e in range(kept)]
+    return reports, [not ok for ok in finite], x_fake[:kept]
 
 
 def train_toy(
@@ -151,14 +159,34 @@ def train_toy(
     and one for D, trained with :func:`updates.d_step` and :func:`updates.g_step`. Run s starts
     G from seed s and D from seed 1000 + s and draws its batches, codes and instance noise from
     a generator of its own seeded with s; its losses are summed over the runs instead of
-    averaged, so its gradients are its own. A run therefore gives the same numbers alone as
-    beside others (up to rounding in the batched products), and nothing global is seeded or
-    drawn from. Each run is scored with :func:`~gan_tutorial.metrics.modes.mode_report` on
-    2,500 samples from fixed codes (seed 7, the same for every run); a run that diverged
-    (NaN weights or samples) reports no high-quality sample. On the CPU the ensemble trains
-    on one thread (the products are too small to share; the previous setting is restored).
+    averaged, so its gradients are its own. A run gives the same numbers, to the last bit, alone
+    as beside any other seeds (``tests/test_sweep_toy.py`` checks it at chapter 6's budgets on the
+    CPU), and nothing global is seeded or drawn from. That takes two precautions, since a GAN's
+    training grows a last-bit difference into another run: Adam's plain form rather than its
+    fused CPU kernel (whose rounding of an element depends on where it sits in the stacked
+    tensor), and a lone seed trained beside a copy of itself (a batch of one product takes
+    another routine in the CPU's batched matrix product). Each run is scored with
+    :func:`~gan_tutorial.metrics.modes.mode_report` on 2,500 samples from fixed codes (seed 7,
+    the same for every run); a run that diverged (NaN weights or samples) reports no
+    high-quality sample. On the CPU the ensemble trains on one thread (the products are too
+    small to share; the previous setting is restored).
     """
     if not isinstance(config, ToyConfig):
         raise ValueError(f"config must be a ToyConfig, got {type(config).__name__}")
     gm, _ = _mixture(mixture)
     return _train_members(gm, config, _check_seeds(seeds), device)[0]
+
+
+def toy_samples(
+    mixture: GaussianMixture | str,
+    config: ToyConfig,
+    seeds: Sequence[int],
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """The samples (len(seeds), 2500, dim) that :func:`train_toy` scores, from the same fixed
+    codes: the runs trained again (a seed's numbers do not depend on the seeds beside it, so
+    these are exactly the samples behind its report), to look at them."""
+    if not isinstance(config, ToyConfig):
+        raise ValueError(f"config must be a ToyConfig, got {type(config).__name__}")
+    gm, _ = _mixture(mixture)
+    return _train_members(gm, config, _check_seeds(seeds), device)[2]
