@@ -2,15 +2,14 @@
 a learner would make are rejected."""
 
 import math
-import re
 
 import pytest
 import torch
 import torch.nn.functional as F
-from exercise_tools import rejected
+from exercise_tools import copies_the_message, rejected
 
-from gan_tutorial import exercises, losses, updates
-from gan_tutorial.exercises import ExerciseError, chapter1
+from gan_tutorial import losses, updates
+from gan_tutorial.exercises import chapter1
 
 # -- chapter 1 ----------------------------------------------------------------------------
 
@@ -257,32 +256,8 @@ def test_1_5_closed_form_matches_the_package_loop():
         assert math.isclose(_dirac(k), chapter1._dirac_closed_form(k), rel_tol=1e-6)
 
 
-def _copies_the_message(exercise_id, pattern, wrong, rounds=12):
-    """Play a learner who answers each call with the number the checker's last failure message
-    printed as expected for that call (``pattern``'s group), and ``wrong(*args)`` otherwise; returns
-    the final failure, or None when copying the messages passed the check."""
-    table, calls = {}, []
-
-    def answer(*args):
-        calls.append(None)
-        return table[len(calls) - 1] if len(calls) - 1 in table else wrong(*args)
-
-    for _ in range(rounds):
-        calls.clear()
-        try:
-            exercises.check(exercise_id, answer)
-        except ExerciseError as err:
-            found = re.search(pattern, str(err))
-            if found is None or len(calls) - 1 in table:  # nothing to copy, or the copy failed
-                return err
-            table[len(calls) - 1] = float(found.group(1))
-        else:
-            return None
-    return None
-
-
 def test_1_3_and_1_5_reject_the_values_their_failure_messages_print():
-    err = _copies_the_message("1.3", r"expected ([-\d.e]+)", lambda p, q, x: 0.0)
+    err = copies_the_message("1.3", r"expected ([-\d.e]+)", lambda p, q, x: 0.0)
     assert err is not None and "N(0, 1) and N(1, 1.5^2)" in str(err)
-    err = _copies_the_message("1.5", r"end at ([-\d.e]+)", lambda k: _dirac(k, lr=0.05))
+    err = copies_the_message("1.5", r"end at ([-\d.e]+)", lambda k: _dirac(k, lr=0.05))
     assert err is not None and "dirac_distance(5)" in str(err)

@@ -2,14 +2,13 @@
 a learner would make are rejected."""
 
 import math
-import re
 
 import pytest
 import torch
-from exercise_tools import rejected
+from exercise_tools import copies_the_message, rejected
 
 from gan_tutorial import exercises, losses
-from gan_tutorial.exercises import ExerciseError, chapter2
+from gan_tutorial.exercises import chapter2
 
 # -- chapter 2 ----------------------------------------------------------------------------
 
@@ -243,32 +242,8 @@ def test_2_5_rejects_a_reset_counter_training_outside_lab_train_and_weights_set_
         rejected("2.5", reseeds_the_data, match="outside lab.train")
 
 
-def _copies_the_message(exercise_id, pattern, wrong, scale=1.0, rounds=12):
-    """Play a learner who answers each call with the number the checker's last failure message
-    printed as expected for that call (``pattern``'s group, times ``scale``), and ``wrong(*args)``
-    otherwise; returns the final failure, or None when copying the messages passed the check."""
-    table, calls = {}, []
-
-    def answer(*args):
-        calls.append(None)
-        return table[len(calls) - 1] if len(calls) - 1 in table else wrong(*args)
-
-    for _ in range(rounds):
-        calls.clear()
-        try:
-            exercises.check(exercise_id, answer)
-        except ExerciseError as err:
-            found = re.search(pattern, str(err))
-            if found is None or len(calls) - 1 in table:  # nothing to copy, or the copy failed
-                return err
-            table[len(calls) - 1] = scale * float(found.group(1))
-        else:
-            return None
-    return None
-
-
 def test_2_3_and_2_4_reject_the_values_their_failure_messages_print():
-    err = _copies_the_message("2.3", r"expected about ([\d.]+)%", lambda x, means, sigma: 0.0, scale=0.01)
+    err = copies_the_message("2.3", r"expected about ([\d.]+)%", lambda x, means, sigma: 0.0, scale=0.01)
     assert err is not None and "the ring of 8" in str(err)
-    err = _copies_the_message("2.4", r"expected ([-\d.e]+)", lambda counts: 0.0)
+    err = copies_the_message("2.4", r"expected ([-\d.e]+)", lambda counts: 0.0)
     assert err is not None and "kl_uniform([" in str(err)
