@@ -16,17 +16,21 @@ from typing import Any
 class StopSignals:
     """While active (in the main thread only), the first SIGINT or SIGTERM is recorded in
     ``caught`` instead of interrupting; the previous handlers come back at once, so a second
-    signal interrupts (or terminates) as usual."""
+    signal interrupts (or terminates) as usual. With ``once=False`` every signal is recorded (a
+    process under torchrun, which passes a Ctrl-C on to processes that had it already, and kills
+    those that do not end in time)."""
 
     SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
 
-    def __init__(self) -> None:
+    def __init__(self, once: bool = True) -> None:
         self.caught: int | None = None
+        self.once = once
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
-        self.caught = signum
-        self._restore()
+        self.caught = self.caught or signum
+        if self.once:
+            self._restore()
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():

@@ -14,7 +14,10 @@ the later chapters add:
   penalty, from one ``autograd.grad`` call, with the formulas of :mod:`gan_tutorial.losses`;
 * WGAN's weight clipping, one-sided label smoothing and instance noise (chapter 6);
 * labels for a conditional pair (chapter 7), ``k`` D updates per G update, and the moving
-  average of G (:class:`gan_tutorial.average.EMA`).
+  average of G (:class:`gan_tutorial.average.EMA`);
+* several processes (:mod:`gan_tutorial.distributed`): G and D run forward through their DDP
+  wrappers, except D in G's update (its gradients there are not needed, so they start no
+  all-reduce), and the batch norms' statistics are averaged before the moving average moves.
 
 On the fp32 path, with one D pass per batch (``joint=False``), :meth:`Iteration.d_update` and
 :meth:`Iteration.g_update` compute exactly what ``d_step`` and ``g_step`` compute (a test checks
@@ -33,6 +36,7 @@ from torch import nn
 from .accel import FastPath
 from .average import EMA
 from .config import TrainConfig
+from .distributed import World
 from .losses import d_loss_bce_smoothed, get_loss, input_gradients, interpolates, one_centered, zero_centered
 from .models import has_batch_norm
 from .updates import frozen, grad_norm, mean_output, score
@@ -86,7 +90,8 @@ class Iteration:
     ``fast`` the precision and layout (default: plain float32 on D's device). ``ema``, if given,
     moves towards G after every iteration. ``joint`` (one D pass over real and fake rows) is on
     when D has no batch norm, whose statistics would mix them; set it to ``False`` to score the
-    two batches apart. A D with batch norm is refused with any gradient penalty.
+    two batches apart. A D with batch norm is refused with any gradient penalty. ``world`` (one
+    process by default) wraps G and D for several processes.
     """
 
     def __init__(
@@ -98,8 +103,11 @@ class Iteration:
         config: TrainConfig,
         fast: FastPath | None = None,
         ema: EMA | None = None,
+        world: World | None = None,
     ) -> None:
         self.G, self.D, self.opt_G, self.opt_D, self.config, self.ema = G, D, opt_G, opt_D, config, ema
+        self.world = world if world is not None else World()
+        self.G_run, self.D_run = self.world.wrap(G), self.world.wrap(D)  # forward passes that all-reduce
         self.fast = fast if fast is not None else FastPath(next(D.parameters()).device)
         self.loss = get_loss(config.loss)
         penalties = {"r1": config.r1, "r2": config.r2, "gp": config.penalty}
@@ -132,12 +140,12 @@ class Iteration:
             return torch.compiler.set_stance("force_eager")
         return contextlib.nullcontext()
 
-    def _scores(self, parts: list[torch.Tensor], y: torch.Tensor | None) -> list[torch.Tensor]:
-        """D's outputs for each batch of ``parts`` (each row with its label ``y``), in one pass if joint."""
+    def _scores(self, parts: list[torch.Tensor], y: torch.Tensor | None, D: nn.Module) -> list[torch.Tensor]:
+        """``D``'s outputs for each batch of ``parts`` (each row with label ``y``), in one pass if joint."""
         if not self.joint:
-            return [score(self.D, x, y) for x in parts]
+            return [score(D, x, y) for x in parts]
         ys = None if y is None else torch.cat([y] * len(parts))
-        return list(score(self.D, torch.cat(parts), ys).split([len(x) for x in parts]))
+        return list(score(D, torch.cat(parts), ys).split([len(x) for x in parts]))
 
     def _penalties(self, wanted: list[tuple[str, float, torch.Tensor, torch.Tensor]]) -> Stats:
         """The penalties from one ``autograd.grad`` call: ``wanted`` holds (name, weight, scores,
@@ -172,7 +180,7 @@ class Iteration:
             parts.append(interpolates(x_real, x_fake)[0].requires_grad_(True))  # one point per pair
         self.opt_D.zero_grad(set_to_none=True)
         with fast.autocast(), self._eager(bool(r1 or r2 or gp)):
-            outs = [out.float() for out in self._scores(parts, y)]  # losses in float32
+            outs = [out.float() for out in self._scores(parts, y, self.D_run)]  # losses in float32
         real_out, fake_out = outs[0], outs[1]
         if cfg.label_smoothing:
             loss_D = d_loss_bce_smoothed(real_out, fake_out, cfg.label_smoothing)
@@ -208,7 +216,8 @@ class Iteration:
             with fast.autocast():
                 fake_in = self._noisy(fast.images(x_fake))
                 if loss.relativistic:
-                    real_out, fake_out = self._scores([self._noisy(fast.images(x_real).detach()), fake_in], y)
+                    real = self._noisy(fast.images(x_real).detach())
+                    real_out, fake_out = self._scores([real, fake_in], y, self.D)
                     real_out = real_out.float()
                 else:
                     real_out, fake_out = None, score(self.D, fake_in, y)
@@ -233,9 +242,10 @@ class Iteration:
         for i in range(cfg.k):
             last = i == cfg.k - 1  # the last D update's fakes keep their graph: the G update reuses them
             with torch.set_grad_enabled(last), self.fast.autocast():
-                x_fake = self.G(z[i]) if y[i] is None else self.G(z[i], y[i])
+                x_fake = self.G_run(z[i]) if y[i] is None else self.G_run(z[i], y[i])
             stats = self.d_update(x_real[i], x_fake, y[i], r1=cfg.r1 * lazy, r2=cfg.r2 * lazy)
         stats.update(self.g_update(x_fake, x_real[-1], y[-1]))
+        self.world.sync_buffers(self.G, self.D)  # every process's batch-norm statistics alike
         if self.ema is not None:
             self.ema.update(self.G, step)
         return stats

@@ -37,6 +37,11 @@ dropout draws from the device's own global generator (GPU runs are not bit-repro
 images with their labels, ``Trainer(config, (x, y))``: each batch of images comes with its
 digits, the fakes of a step are asked for the same digits, and :meth:`Trainer.generate` takes
 the digits to draw.
+
+**Several processes.** With a ``world`` from :func:`gan_tutorial.distributed.start` (under
+``torchrun``), each process trains on its share of every batch and the processes agree on
+when to log, save and stop; only rank 0 writes the checkpoint and shows progress. The
+checkpoint is the file one process writes, plus every process's random stream.
 """
 
 from __future__ import annotations
@@ -57,61 +62,14 @@ from .average import EMA, recalibrate_batch_norm
 from .checkpoint import CheckpointError, config_of, load_checkpoint, load_module_state, save_checkpoint
 from .config import TrainConfig, build_models, check_changes
 from .data import BatchSampler, check_images
+from .distributed import World
 from .interrupt import StopSignals, TrainingInterrupted
 from .iteration import CapturedIteration, Iteration, build_optimizers
+from .loop import Budget, Window
 from .updates import MONITORS, DivergenceGuard, History
 
 #: An optimiser's implementation flags: how this device runs it, not part of a run's state.
 ADAM_FLAGS = ("fused", "foreach", "capturable", "differentiable")
-
-
-class _Window:
-    """The logging window: running sums of the monitors in fixed device tensors, updated in
-    place (so a CUDA graph can update them too) and read back only when the trainer logs."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.sums = {key: torch.zeros((), device=device) for key in MONITORS}
-        self.count = 0  # iterations in the sums (counted on the host by the trainer's loop)
-
-    def add(self, stats: dict[str, torch.Tensor]) -> None:
-        for key in MONITORS:
-            self.sums[key].add_(stats[key])
-
-    def means(self) -> dict[str, float]:
-        """The monitors' means over the window, read back from the device in one transfer."""
-        means = (torch.stack([self.sums[k] for k in MONITORS]) / self.count).tolist()
-        return dict(zip(MONITORS, means, strict=True))
-
-    def reset(self) -> None:
-        for value in self.sums.values():
-            value.zero_()
-        self.count = 0
-
-
-class _Budget:
-    """A run's budget in steps and/or seconds. The clock stops while :meth:`paused`: the
-    callbacks' time (grids, scores) is not charged to training."""
-
-    def __init__(self, start_step: int, steps: int | None, seconds: float | None) -> None:
-        self.end = start_step + steps if steps is not None else None
-        self.seconds = seconds
-        self.start, self.paused_for = time.perf_counter(), 0.0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start - self.paused_for
-
-    def over(self, step: int) -> bool:
-        return (self.end is not None and step >= self.end) or (
-            self.seconds is not None and self.elapsed() >= self.seconds
-        )
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.paused_for += time.perf_counter() - t0
 
 
 class Trainer:
@@ -126,7 +84,8 @@ class Trainer:
     first steps then take longer: time them apart with :meth:`warm_up`). ``cuda_graphs=False``
     keeps the iterations eager on a GPU that would replay them as CUDA graphs. ``fast`` gives
     the fast path explicitly instead of :func:`accel.choose`'s choice (the benchmark adds its
-    parts one at a time).
+    parts one at a time). ``world`` (:mod:`gan_tutorial.distributed`) trains one run on several
+    processes, each taking ``batch_size / world.size`` rows of every batch.
     """
 
     def __init__(
@@ -139,7 +98,15 @@ class Trainer:
         cuda_graphs: bool = True,
         fast: accel.FastPath | None = None,
         labels: torch.Tensor | None = None,
+        world: World | None = None,
     ) -> None:
+        self.world = world = world if world is not None else World()
+        if config.batch_size % world.size or (compile and world.size > 1):
+            raise ValueError(
+                f"on {world.describe()} the batch size must be a multiple of {world.size} (got "
+                f"{config.batch_size}), and --compile is not supported"
+            )
+        self.resumed_world_size: int | None = None  # set by resume(): the processes that wrote it
         if isinstance(x_train, (tuple, list)):
             if len(x_train) != 2 or labels is not None:
                 raise ValueError("give the training images x, or one pair (x, y) of images and labels")
@@ -151,6 +118,10 @@ class Trainer:
         with runtime.isolated(seed=config.seed):
             G, D = build_models(config)
             self._rng_state = torch.get_rng_state()  # dropout continues this stream (see _own_rng)
+        if (stream := world.stream_seed(config.seed)) is not None:  # each process's own noise
+            self._rng_state = torch.Generator().manual_seed(stream).get_state()
+            if torch.device(device).type == "cuda":
+                torch.cuda.manual_seed(stream)
         self.conditional = models.is_conditional(G)
         self._check_labels(labels, len(x_train), G)
         # 2. placement and precision (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler on a GPU
@@ -168,7 +139,7 @@ class Trainer:
         # 3. the optimisers
         self.opt_G, self.opt_D = build_optimizers(self.G, self.D, config, self.fast)
         # 4. the iteration: k D updates, one G update, the average
-        self.iteration = Iteration(self.G, self.D, self.opt_G, self.opt_D, config, self.fast, self.ema)
+        self.iteration = Iteration(self.G, self.D, self.opt_G, self.opt_D, config, self.fast, self.ema, world)
         # 5. the loop's state: batches, codes, monitors
         y_train = labels.to(self.device) if labels is not None else None
         self.sampler = BatchSampler(x_train.to(self.device), config.batch_size, config.seed, y_train)
@@ -180,7 +151,7 @@ class Trainer:
         self.history = History()
         self.last_checkpoint: Path | None = None
         self.guard = DivergenceGuard(self.device)
-        self._window = _Window(self.device)
+        self._window = Window(self.device)
         self._last_save = time.monotonic()
         self._graphs = self._captured()
 
@@ -202,7 +173,7 @@ class Trainer:
     def _captured(self) -> CapturedIteration | None:
         """The iteration as CUDA graphs where the fast path replays them; ``None`` keeps it eager (a
         warm-up's decay changes every step, which a captured graph cannot: those runs stay eager)."""
-        if not self.fast.cuda_graph or self.config.ema_warmup:
+        if not self.fast.cuda_graph or self.config.ema_warmup or self.world.size > 1:
             return None
         return CapturedIteration(self.iteration, self.sampler, self.z_generator, self._record)
 
@@ -280,25 +251,32 @@ class Trainer:
         if (steps is not None and steps < 1) or (seconds is not None and not 0 < seconds < math.inf):
             raise ValueError(f"budgets must be positive, got steps={steps}, seconds={seconds}")
         writing = save and self.out_dir is not None
-        budget = _Budget(self.step, steps, seconds)
+        budget = Budget(self.step, steps, seconds)
         self._window.reset()  # a resumed or continued run starts a fresh logging window
         self._last_save = time.monotonic()
         self.G.train()
         self.D.train()
         # progress=False turns the bar off; otherwise tqdm decides (TQDM_DISABLE=1 turns it off too)
-        bar = tqdm(
-            total=steps, initial=0, desc="train", unit="step", **({} if progress else {"disable": True})
-        )
+        shown = progress and self.world.main
+        bar = tqdm(total=steps, initial=0, desc="train", unit="step", **({} if shown else {"disable": True}))
+        # on several processes, torchrun passes a Ctrl-C on to processes that had it already: the
+        # repeats are not a second, hard stop (torchrun kills a process that does not end in time)
         try:
-            with StopSignals() as signals:
+            with StopSignals(once=self.world.size == 1) as signals:
                 while True:
                     with self._own_rng():  # a stretch of steps up to the next event
                         while True:
                             self._step()
                             bar.update(1)
-                            end = budget.over(self.step)
+                            # every process ends, saves and stops at the same step
+                            end, due, caught = self.world.agree(
+                                budget.over(self.step),
+                                writing and self._checkpoint_due(),
+                                signals.caught or 0,
+                            )
+                            signals.caught = caught or None
                             log = end or self.step % self.config.log_every == 0
-                            due = writing and not end and self._checkpoint_due()
+                            due = due and not end
                             if log or due or signals.caught:
                                 break
                     if log:
@@ -323,26 +301,31 @@ class Trainer:
         if self._graphs is not None:  # replay the captured iteration (eager until captured)
             self._graphs.step(lazy, self.step)
         else:
-            k = self.config.k
+            k, shard = self.config.k, self.world.shard  # the whole batch, then this process's rows
             batches = [self.sampler.labelled() for _ in range(k)]
-            x_real, y = [b[0] for b in batches], [b[1] for b in batches]
-            z = [self.sample_z() for _ in range(k)]
+            x_real, y = [shard(b[0]) for b in batches], [shard(b[1]) for b in batches]
+            z = [shard(self.sample_z()) for _ in range(k)]
             stats = self.iteration(x_real, z, y if self.conditional else None, lazy, self.step)
             self._record(stats, self.step)
         self._window.count += 1
 
-    def _log(self, bar: tqdm, callback: Callable[[Trainer], None] | None, budget: _Budget) -> None:
+    def _log(self, bar: tqdm, callback: Callable[[Trainer], None] | None, budget: Budget) -> None:
         """Read the window back (after the guard's check), append it to the history, show it on the
         progress bar and run the callback outside the budget's clock."""
-        self.guard.check(self.step, self.last_checkpoint)
+        self._check_guard()
         if not self._window.count:
             return
-        self.history.append(self.step, self._window.means())
+        self.history.append(self.step, self._window.means(self.world))
         self._window.reset()
         bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in MONITORS[:5]}, refresh=False)
         if callback is not None:
             with budget.paused():
                 callback(self)
+
+    def _check_guard(self) -> None:
+        """The divergence guard's check, with every process's record merged first."""
+        where = self.world.merge_guard(self.guard)
+        self.guard.check(self.step, self.last_checkpoint, where)
 
     def _checkpoint_due(self) -> bool:
         cfg = self.config
@@ -374,12 +357,16 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: models, optimisers, step, history, RNGs."""
         rng: dict[str, Any] = {"torch": self._rng_state, "z": self.z_generator.get_state()}
+        if self.world.size > 1:  # each process's own stream; "torch" is rank 0's
+            rng["torch_ranks"] = self.world.gather_object(self._rng_state)
+            rng["torch"] = rng["torch_ranks"][0]
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "model": self.config.model,
             "config": dataclasses.asdict(self.config),
             "step": self.step,
+            "world_size": self.world.size,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             **({"G_ema": self.ema.state_dict()} if self.ema is not None else {}),
@@ -416,7 +403,7 @@ class Trainer:
             ]
             opt.load_state_dict({**saved, "param_groups": groups})
         self.sampler.load_state_dict(state["sampler"])
-        self._rng_state = state["rng"]["torch"].cpu()
+        self._rng_state = self._stream_of(state)
         z_state = state["rng"]["z"].cpu()
         if z_state.numel() == self.z_generator.get_state().numel():
             self.z_generator.set_state(z_state)
@@ -429,6 +416,17 @@ class Trainer:
         self.guard.reset()  # a checkpoint is a good state
         if self._graphs is not None:  # the optimisers hold new state tensors: capture again
             self._graphs = self._captured()
+
+    def _stream_of(self, state: dict[str, Any]) -> torch.Tensor:
+        """This process's random stream from a checkpoint: its own when the checkpoint has one for
+        its rank, rank 0's for one process, else a new one from the seed and step (a run resumed on
+        more processes than it was written by)."""
+        streams = state["rng"].get("torch_ranks", [state["rng"]["torch"]])
+        rank = self.world.rank
+        if rank < len(streams):
+            return streams[rank].cpu()
+        seed = self.world.stream_seed(self.config.seed) + state["step"]
+        return torch.Generator().manual_seed(seed).get_state()
 
     def _scalers(self) -> dict[str, torch.amp.GradScaler]:
         return {
@@ -446,8 +444,9 @@ class Trainer:
             if self.out_dir is None:
                 raise ValueError("no path given and the trainer has no out_dir")
             path = self.out_dir / "checkpoint.pt"
-        self.guard.check(self.step, self.last_checkpoint)
-        self.last_checkpoint = save_checkpoint(self.state_dict(), path)
+        self._check_guard()
+        state = self.state_dict()  # on several processes, every one takes part: it gathers their streams
+        self.last_checkpoint = save_checkpoint(state, path) if self.world.main else Path(path)
         self._last_save = time.monotonic()
         return self.last_checkpoint
 
@@ -462,18 +461,22 @@ class Trainer:
         cuda_graphs: bool = True,
         changes: dict[str, Any] | None = None,
         labels: torch.Tensor | None = None,
+        world: World | None = None,
     ) -> Trainer:
         """A trainer restored from the checkpoint at ``path``, ready to :meth:`run` on (``x_train``
         and ``labels`` as for a new :class:`Trainer`).
 
         ``changes`` may set the :data:`~gan_tutorial.config.RESUMABLE_FIELDS` (how often to log and
-        checkpoint); any other field must equal the checkpoint's, else a ``ValueError`` names both.
+        checkpoint); any other field must equal the checkpoint's, else a ``ValueError`` names both. A
+        run written by another number of processes continues with the same batches and codes
+        (:attr:`resumed_world_size` says how many wrote it).
         """
         state = load_checkpoint(path)
         config = config_of(state, path)
         config = dataclasses.replace(config, **check_changes(config, changes or {}))
         out_dir = out_dir if out_dir is not None else Path(path).parent
-        trainer = cls(config, x_train, device, out_dir, compile, cuda_graphs, labels=labels)
+        trainer = cls(config, x_train, device, out_dir, compile, cuda_graphs, labels=labels, world=world)
         trainer.load_state_dict(state)
+        trainer.resumed_world_size = int(state.get("world_size", 1))
         trainer.last_checkpoint = Path(path)
         return trainer

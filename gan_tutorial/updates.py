@@ -248,9 +248,10 @@ class DivergenceGuard:
         self.first_bad.copy_(torch.where(new, step, self.first_bad))
         self.what.copy_(torch.where(new, bits, self.what))
 
-    def check(self, checked_at: int, checkpoint: object | None = None) -> None:
+    def check(self, checked_at: int, checkpoint: object | None = None, where: str = "") -> None:
         """Raise :class:`DivergenceError` if any step so far was bad; ``checkpoint`` is named in the
-        message as the last good one (left untouched: no loop writes over it after a bad step)."""
+        message as the last good one (left untouched: no loop writes over it after a bad step),
+        ``where`` after the step (which process saw it, in a run on several)."""
         step = int(self.first_bad)  # the one host read-back the guard needs
         if not step:
             return
@@ -264,7 +265,7 @@ class DivergenceGuard:
             else "no checkpoint was written before it"
         )
         raise DivergenceError(
-            f"training diverged: {names} became NaN or infinite at step {step}{found}, "
+            f"training diverged: {names} became NaN or infinite at step {step}{where}{found}, "
             f"and the run was stopped; {saved}. Lower the learning rates, check the data range "
             "([-1, 1]) and that the losses take logits.",
             step,

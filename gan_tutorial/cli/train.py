@@ -11,6 +11,11 @@ the judge's numbers for 10,000 samples::
     python -m gan_tutorial train --recipe dcgan --loss hinge --spectral-norm --r1 0 --seconds 600
     python -m gan_tutorial train --recipe cgan --seconds 600
     python -m gan_tutorial train --resume runs/20261202-101500-fast/checkpoint.pt --seconds 60
+
+Under ``torchrun`` the same command trains one run on several processes (gloo on the CPU, one GPU
+each with NCCL; :mod:`gan_tutorial.distributed`), each on its share of every batch::
+
+    torchrun --standalone --nproc_per_node=2 -m gan_tutorial train --recipe dcgan --seconds 300
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .. import models, runtime
+from .. import distributed, models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import OPTIMIZERS, RECIPES, RESUMABLE_FIELDS, TrainConfig
 from ..data import load_mnist
@@ -113,6 +118,16 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
     )  # fmt: skip
     p.add_argument("--no-judge", action="store_true", help="skip the judge's numbers at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    several = p.add_argument_group("several processes (under torchrun)")
+    several.add_argument(
+        "--sync-batch-norm", action="store_true",
+        help="batch norm over the whole batch, not each process's rows (CUDA only)",
+    )  # fmt: skip
+    several.add_argument(
+        "--dist-timeout", type=positive(float), default=distributed.DEFAULT_TIMEOUT, metavar="SECONDS",
+        help="how long a process waits for the others before it stops with an error "
+        f"(default {distributed.DEFAULT_TIMEOUT:.0f})",
+    )  # fmt: skip
     p.set_defaults(run=run, parser=p)
     return p
 
@@ -181,7 +196,9 @@ def _training_data(args: argparse.Namespace, conditional: bool) -> Any:
     return (x_train, torch.arange(512) % 10) if conditional else x_train
 
 
-def _build(args: argparse.Namespace, parser: argparse.ArgumentParser, device: torch.device) -> Trainer:
+def _build(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, device: torch.device, world: distributed.World
+) -> Trainer:
     """A new trainer from the recipe and the flags, or one resumed from ``--resume``."""
     given = {
         field: getattr(args, dest)
@@ -199,19 +216,23 @@ def _build(args: argparse.Namespace, parser: argparse.ArgumentParser, device: to
                 given = {**{k: v for k, v in recipe.items() if k not in RESUMABLE_FIELDS}, **given}
             if args.out is not None:
                 _refuse_to_overwrite(args.out, parser, args.resume)
-            return Trainer.resume(args.resume, x_train, device, args.out, args.compile, graphs, changes=given)
+            return Trainer.resume(
+                args.resume, x_train, device, args.out, args.compile, graphs, changes=given, world=world
+            )
         recipe = args.recipe or "classic"
         config = dataclasses.replace(RECIPES[recipe], **given)
-        out = args.out or _fresh_out(recipe)
-        _refuse_to_overwrite(out, parser, None)
-        return Trainer(config, x_train, device, out, args.compile, graphs)
+        if args.out is not None:
+            _refuse_to_overwrite(args.out, parser, None)
+        out = args.out or world.gather_object(_fresh_out(recipe) if world.main else None)[0]  # rank 0's
+        return Trainer(config, x_train, device, out, args.compile, graphs, world=world)
     except (CheckpointError, ValueError) as err:
         parser.error(str(err))
 
 
 def _train(trainer: Trainer, args: argparse.Namespace) -> int:
     """Train for the budget (after ``--compile``'s timed warm-up); the exit status, with what went
-    wrong or how to continue on stderr."""
+    wrong or how to continue on stderr (from rank 0 only, on several processes)."""
+    main = trainer.world.main
     steps, first_step = args.steps, trainer.step
     start = time.perf_counter()
     try:
@@ -226,7 +247,14 @@ def _train(trainer: Trainer, args: argparse.Namespace) -> int:
         else:  # the warm-up used the whole budget, and it writes nothing: write now
             trainer.save()
     except DivergenceError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if main:
+            print(f"error: {err}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:  # a failed collective: every process says it (the one that died cannot)
+        lost = trainer.world.lost(err)
+        if lost is None:
+            raise
+        print(f"error: {lost}", file=sys.stderr, flush=True)
         return 1
     except TrainingInterrupted as stop:
         done, elapsed = stop.step - first_step, time.perf_counter() - start
@@ -236,16 +264,18 @@ def _train(trainer: Trainer, args: argparse.Namespace) -> int:
             if stop.checkpoint
             else "nothing written yet (the warm-up saves nothing)"
         )
-        print(f"stopped by {name} at step {stop.step}: {saved}{hint}", file=sys.stderr, flush=True)
+        if main:
+            print(f"stopped by {name} at step {stop.step}: {saved}{hint}", file=sys.stderr, flush=True)
         return 128 + stop.signal
-    h = trainer.history
+    h, seconds = trainer.history, time.perf_counter() - start
+    rate = (trainer.step - first_step) * trainer.config.batch_size / seconds
     print(
-        f"step {trainer.step}: {time.perf_counter() - start:.0f} s, "
+        f"step {trainer.step}: {seconds:.0f} s ({rate:,.0f} images/s), "
         f"{h['loss_D'][-1]:.3f} loss_D, {h['loss_G'][-1]:.3f} loss_G, "
         f"{h['d_real'][-1]:.2f} D(x), {h['d_fake'][-1]:.2f} D(G(z)); wrote {trainer.last_checkpoint}"
         f"{_continue_hint(trainer.last_checkpoint, args, 0, 0.0)}",  # the same budget again
         flush=True,
-    )
+    ) if main else None
     return 0
 
 
@@ -265,14 +295,39 @@ def _judge(trainer: Trainer, device: torch.device, reference_split: str) -> None
         print(f"asked for each digit 1,000 times, {verdict}\n  per digit {shares}")
 
 
+def _resumed_note(trainer: Trainer) -> str | None:
+    """What changes when a run continues on another number of processes than wrote it."""
+    before, now = trainer.resumed_world_size, trainer.world.size
+    if before is None or before == now:
+        return None
+    b = trainer.config.batch_size
+    return (
+        f"note: this run was written by {before} process(es) and continues on {now}: the same batches "
+        f"and codes in the same order; each batch norm now sees {b // now} rows instead of {b // before}, "
+        "the sums are added up in another order (float rounding), and each process's noise stream "
+        "(dropout, instance noise, the penalty's interpolation) is "
+        + ("rank 0's alone" if now < before else "new for the processes it had not")
+    )
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.steps is None and args.seconds is None:
         parser.error("give a budget: --steps N and/or --seconds S")
-    device = device_of(args, parser)
-    trainer = _build(args, parser, device)
-    print(f"{runtime.describe(device)}; {trainer.config}", flush=True)
-    print(f"{trainer.fast.describe()}; writing {trainer.out_dir / 'checkpoint.pt'}", flush=True)
-    status = _train(trainer, args)
-    if status == 0 and not args.no_judge and args.data == "mnist":
+    try:
+        world, device = distributed.start(device_of(args, parser), args.dist_timeout, args.sync_batch_norm)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        trainer = _build(args, parser, device, world)
+        several = f", {world.describe()}" if world.size > 1 else ""
+        if world.main:
+            print(f"{runtime.describe(device)}{several}; {trainer.config}", flush=True)
+            print(f"{trainer.fast.describe()}; writing {trainer.out_dir / 'checkpoint.pt'}", flush=True)
+            if (note := _resumed_note(trainer)) is not None:
+                print(note, flush=True)
+        status = _train(trainer, args)
+    finally:
+        distributed.stop(world)
+    if status == 0 and world.main and not args.no_judge and args.data == "mnist":
         _judge(trainer, device, args.reference)
     return status
