@@ -16,6 +16,7 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gan_tutorial import distributed, iteration
@@ -36,6 +37,8 @@ def free_port() -> int:
 def _entry(rank: int, fn, size: int, port: int, out: str, args: tuple) -> None:
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank)}
     os.environ.update(env, WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
+    # the rendezvous store is the launcher's, as under torchrun: no process hosts it and then leaves
+    os.environ.update(TORCHELASTIC_USE_AGENT_STORE="True", TORCHELASTIC_RESTART_COUNT="0")
     torch.set_num_threads(1)
     world, _ = distributed.start(torch.device("cpu"), timeout=60)
     try:
@@ -47,8 +50,11 @@ def _entry(rank: int, fn, size: int, port: int, out: str, args: tuple) -> None:
 
 def launch(fn, *args, size: int = 2) -> list:
     """``fn(world, *args)`` on ``size`` processes; their results in rank order."""
+    port = free_port()
+    store = dist.TCPStore("127.0.0.1", port, size + 1, is_master=True, wait_for_workers=False)
     with tempfile.TemporaryDirectory() as out:
-        mp.start_processes(_entry, (fn, size, free_port(), out, args), nprocs=size, start_method="spawn")
+        mp.start_processes(_entry, (fn, size, port, out, args), nprocs=size, start_method="spawn")
+        del store
         return [torch.load(Path(out) / f"{rank}.pt", weights_only=False) for rank in range(size)]
 
 
@@ -58,6 +64,8 @@ def launch(fn, *args, size: int = 2) -> list:
 #: penalties), R1 and R2 on every step.
 CASES = {
     "plain": dataclasses.replace(RECIPES["classic"], model="mlp", dropout=0.0),
+    # batch norm in G and in D, whose real and fake batches are two passes before one backward
+    "batch norm": dataclasses.replace(RECIPES["classic"], model="dcgan", dropout=0.0),
     "r1": RECIPES["dcgan"],
     "r2": dataclasses.replace(RECIPES["dcgan"], r1=0.0, r2=0.5),
     "gp": RECIPES["wgan-gp"],
@@ -67,17 +75,16 @@ BATCH = 8
 
 
 class Halves(torch.nn.Module):
-    """G applied to each process's rows apart, as batch norm sees them on ``parts`` processes."""
+    """A network applied to each process's rows apart, as batch norm sees them on ``parts`` processes."""
 
-    def __init__(self, G: torch.nn.Module, parts: int) -> None:
+    def __init__(self, net: torch.nn.Module, parts: int) -> None:
         super().__init__()
-        self.G, self.parts = G, parts
-        self.latent_dim = G.latent_dim
+        self.net, self.parts = net, parts
 
-    def forward(self, z, y=None):
-        zs = z.chunk(self.parts)
+    def forward(self, x, y=None):
+        xs = x.chunk(self.parts)
         ys = y.chunk(self.parts) if y is not None else [None] * self.parts
-        return torch.cat([self.G(a) if b is None else self.G(a, b) for a, b in zip(zs, ys, strict=True)])
+        return torch.cat([self.net(a) if b is None else self.net(a, b) for a, b in zip(xs, ys, strict=True)])
 
 
 def batch(config: TrainConfig) -> tuple[list, list, list | None]:
@@ -111,15 +118,15 @@ def one_iteration(world: distributed.World, name: str, parts: int) -> dict:
     config = CASES[name]
     torch.manual_seed(0)
     G, D = build_models(config)
-    if world.size == 1 and parts > 1 and has_batch_norm(G):  # else: the whole batch at once
-        G = Halves(G, parts)
+    if world.size == 1 and parts > 1:  # batch norm over each process's rows; else the whole batch
+        G, D = (Halves(net, parts) if has_batch_norm(net) else net for net in (G, D))
     opt_G, opt_D = build_optimizers(G, D, config, FastPath(torch.device("cpu")))
     it = Iteration(G, D, opt_G, opt_D, config, world=world)
     x, z, y = batch(config)
     shard = world.shard
     with mock.patch.object(iteration, "interpolates", _interpolates(world)):
         stats = it([shard(a) for a in x], [shard(a) for a in z], None if y is None else [shard(a) for a in y])
-    G = G.G if isinstance(G, Halves) else G
+    G, D = (net.net if isinstance(net, Halves) else net for net in (G, D))
     return {
         "grad_G": {n: p.grad.clone() for n, p in G.named_parameters()},
         "grad_D": {n: p.grad.clone() for n, p in D.named_parameters()},

@@ -67,3 +67,12 @@ def test_baseline_is_the_pytorch_examples_loop(mnist):
     assert loader.num_workers == 2  # ... with pytorch/examples' two workers
     assert isinstance(b.D[-1], torch.nn.Sigmoid) and isinstance(b.criterion, torch.nn.BCELoss)
     assert b.run(steps=2) == 16 and len(b.log) == 2 and isinstance(b.log[0][0], float)
+
+
+def test_bench_one_process_against_two(capsys):
+    """``--processes 2``: the same run on 1 process x 2 threads and under torchrun on 2 x 1."""
+    argv = ["bench", "--processes", "2", "--data", "fake", "--steps", "2", "--rounds", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 process x 2 threads" in out and "2 processes x 1 thread" in out
+    assert "2 processes / 1 process:" in out

@@ -4,16 +4,28 @@ Prints the real images per second of each loop of :mod:`gan_tutorial.bench`'s la
 adds one change to the row above) with its ratio to the row above and to the first row; then
 trains the first loop and the trainer again from scratch for ``--seconds`` each and prints the
 judge's numbers for 10,000 samples of each.
+
+With ``--processes N`` it compares instead one process with N CPU threads against N processes
+of one thread each (``torchrun``, :mod:`gan_tutorial.distributed`), on the same run of a recipe
+(``train --recipe R --steps S``), in alternating rounds, and prints the images per second of each
+and their ratio::
+
+    python -m gan_tutorial bench --processes 2 --recipe dcgan --steps 300
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
 
 import torch
 
 from .. import bench, runtime
-from ..config import TrainConfig
+from ..config import RECIPES, TrainConfig
 from ..data import load_mnist
 from ..metrics.judge import load_judge, reference, score
 from ..trainer import Trainer
@@ -36,11 +48,57 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
         help="add a row: the trainer with torch.compile (its compilation timed apart)",
     )
     p.add_argument("--no-cuda-graphs", action="store_true", help="no CUDA-graph row, and an eager trainer")
+    several = p.add_argument_group("one process against several (torchrun), on the CPU")
+    several.add_argument(
+        "--processes", type=positive(int), help="compare 1 process x N threads with N processes x 1 thread"
+    )
+    several.add_argument("--recipe", choices=sorted(RECIPES), default="dcgan", help="the run both train")
+    several.add_argument("--data", choices=["mnist", "fake"], default="mnist", help="fake: random images")
+    several.add_argument("--rounds", type=positive(int), default=2, help="alternating rounds (default 2)")
     p.set_defaults(run=run, parser=p)
     return p
 
 
+def _images_per_second(command: list[str]) -> float:
+    """Run one training command; the images per second its last line reports (time in training only:
+    the processes' start and the data's loading are not counted)."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    found = re.search(r"\(([\d,]+) images/s\)", done.stdout)
+    if done.returncode or not found:
+        raise RuntimeError(f"{' '.join(command[:8])} ... failed:\n{done.stdout[-800:]}{done.stderr[-1500:]}")
+    return float(found.group(1).replace(",", ""))
+
+
+def _processes(args: argparse.Namespace) -> int:
+    """1 process x N threads against N processes x 1 thread, alternating, one fresh command each."""
+    n = args.processes
+    with tempfile.TemporaryDirectory() as tmp:
+        train = ["train", "--recipe", args.recipe, "--data", args.data, "--steps", str(args.steps)]
+        train += ["--no-judge", "--no-progress", "--device", "cpu"]
+        one = [sys.executable, "-m", "gan_tutorial", *train, "--threads", str(n)]
+        several = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
+        several += ["-m", "gan_tutorial", *train, "--threads", "1"]
+        names = {f"1 process x {n} threads": one, f"{n} processes x 1 thread": several}
+        print(
+            f"recipe {args.recipe} (batch {RECIPES[args.recipe].batch_size}), {args.steps} steps per run, ",
+            end="",
+        )
+        print(f"{args.rounds} alternating rounds, on the CPU")
+        speeds: dict[str, list[float]] = {name: [] for name in names}
+        for r in range(args.rounds):
+            for i, (name, command) in enumerate(names.items()):
+                speeds[name].append(_images_per_second([*command, "--out", f"{tmp}/round{r}-run{i}"]))
+    for name, values in speeds.items():
+        rounds = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"{name:<22} {statistics.mean(values):>8,.0f} images/s  (rounds: {rounds})")
+    a, b = (statistics.mean(v) for v in speeds.values())
+    print(f"{n} processes / 1 process: {b / a:.2f}x")
+    return 0
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.processes is not None:
+        return _processes(args)
     if args.seconds < 0:
         parser.error("--seconds must be non-negative")
     device = device_of(args, parser)
