@@ -159,6 +159,7 @@ def test_torchrun_survives_sigterm_resumes_exactly_and_sample_reads_its_checkpoi
     step = state["step"]
     assert step > 0 and f"stopped by SIGTERM at step {step}: wrote" in err, err
     assert err.count("stopped by SIGTERM") == 1  # rank 0 alone says it
+    assert "continue with: torchrun --standalone --nproc_per_node=2 -m gan_tutorial train --resume" in err
     assert state["world_size"] == 2 and "G_ema" in state and "module." not in next(iter(state["G"]))
     # continue to step + 6 on two processes, and compare with a run that went there straight
     resumed = torchrun("train", "--data", "fake", "--resume", str(out / "checkpoint.pt"), "--steps", "6")

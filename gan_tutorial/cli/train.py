@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -160,7 +161,18 @@ def _refuse_to_overwrite(out: Path, parser: argparse.ArgumentParser, resumed: Pa
         )
 
 
-def _continue_hint(path: Path | None, args: argparse.Namespace, done: int, elapsed: float) -> str:
+def _launcher(world: distributed.World) -> str:
+    """How this run was started: ``python -m gan_tutorial``, or torchrun with its processes."""
+    if world.size == 1:
+        return "python -m gan_tutorial"
+    if os.environ.get("LOCAL_WORLD_SIZE") == str(world.size):  # one machine
+        return f"torchrun --standalone --nproc_per_node={world.size} -m gan_tutorial"
+    return "torchrun <the same options on every machine> -m gan_tutorial"
+
+
+def _continue_hint(
+    path: Path | None, args: argparse.Namespace, done: int, elapsed: float, world: distributed.World
+) -> str:
     """The command that finishes the budget: ``--steps`` and ``--seconds`` count from the resume."""
     if path is None:
         return ""
@@ -169,7 +181,7 @@ def _continue_hint(path: Path | None, args: argparse.Namespace, done: int, elaps
         budget += f" --steps {max(args.steps - done, 1)}"
     if args.seconds:
         budget += f" --seconds {max(args.seconds - elapsed, 1):.0f}"
-    return f"; continue with: python -m gan_tutorial train --resume {path}{budget}"
+    return f"; continue with: {_launcher(world)} train --resume {path}{budget}"
 
 
 def _conditional(args: argparse.Namespace, given: dict[str, Any], parser: argparse.ArgumentParser) -> bool:
@@ -258,7 +270,10 @@ def _train(trainer: Trainer, args: argparse.Namespace) -> int:
         return 1
     except TrainingInterrupted as stop:
         done, elapsed = stop.step - first_step, time.perf_counter() - start
-        name, hint = signal.Signals(stop.signal).name, _continue_hint(stop.checkpoint, args, done, elapsed)
+        name, hint = (
+            signal.Signals(stop.signal).name,
+            _continue_hint(stop.checkpoint, args, done, elapsed, trainer.world),
+        )
         saved = (
             f"wrote {stop.checkpoint}"
             if stop.checkpoint
@@ -273,7 +288,7 @@ def _train(trainer: Trainer, args: argparse.Namespace) -> int:
         f"step {trainer.step}: {seconds:.0f} s ({rate:,.0f} images/s), "
         f"{h['loss_D'][-1]:.3f} loss_D, {h['loss_G'][-1]:.3f} loss_G, "
         f"{h['d_real'][-1]:.2f} D(x), {h['d_fake'][-1]:.2f} D(G(z)); wrote {trainer.last_checkpoint}"
-        f"{_continue_hint(trainer.last_checkpoint, args, 0, 0.0)}",  # the same budget again
+        f"{_continue_hint(trainer.last_checkpoint, args, 0, 0.0, trainer.world)}",  # the same budget again
         flush=True,
     ) if main else None
     return 0
