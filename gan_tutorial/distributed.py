@@ -82,7 +82,7 @@ class World:
         return values
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` averaged over the processes (a new tensor)."""
+        """``x`` averaged over the processes (a new tensor; ``x`` itself on one process)."""
         return x
 
     def gather_object(self, obj: object) -> list[object]:
@@ -90,8 +90,9 @@ class World:
         return [obj]
 
     def merge_guard(self, guard) -> str:
-        """Make every process's divergence guard hold the earliest bad step of any process;
-        returns where it was seen (" on process 1 of 2") or ""."""
+        """Make every process's divergence guard hold the earliest bad step of any process; returns
+        what each process saw at that step (" (process 0 of 2: grad_D; process 1 of 2: loss_D,
+        grad_D)"), or "" on one process or when every step was finite."""
         return ""
 
     def lost(self, err: BaseException) -> PeerLost | None:
