@@ -42,6 +42,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .models import batch_norm_layers
+
 #: Seconds a collective waits for the other processes before it fails (the default of ``start``).
 DEFAULT_TIMEOUT = 120.0
 
@@ -75,7 +77,7 @@ class World:
         return module
 
     def sync_buffers(self, *modules: nn.Module) -> None:
-        """Average the modules' floating-point buffers (batch norms' statistics) across processes."""
+        """Average the modules' batch-norm running statistics across processes."""
 
     def agree(self, *values: int) -> tuple[int, ...]:
         """Each value's maximum over the processes (a flag set on any process is set on all)."""
@@ -97,7 +99,9 @@ class World:
 
     def lost(self, err: BaseException) -> PeerLost | None:
         """``err`` as a :class:`PeerLost` if it is a failed collective (another process died or
-        hung), else ``None``. One process: always ``None``."""
+        hung: gloo's and NCCL's errors, recognised by their text), else ``None``. One process:
+        always ``None``. On NCCL a collective that times out may instead be ended by NCCL's own
+        watchdog, which stops the process."""
         return None
 
     def stream_seed(self, seed: int) -> int | None:
@@ -116,6 +120,9 @@ class ProcessGroup(World):
         self.device = device  # where the models live; collectives run there (gloo: the CPU)
         self.sync_bn = sync_bn
         self.broken = False  # a collective failed: another process died or hung
+        # the host's decisions (stop, save) travel over gloo on the CPU: on NCCL they would wait for
+        # the GPU at every step
+        self.host_group = dist.new_group(backend="gloo") if backend == "nccl" else None
 
     def describe(self) -> str:
         return f"{self.size} processes, {self.backend}" + (", SyncBatchNorm" if self.sync_bn else "")
@@ -143,7 +150,9 @@ class ProcessGroup(World):
         return DistributedDataParallel(module, device_ids=ids, **{flag: False})
 
     def sync_buffers(self, *modules: nn.Module) -> None:
-        buffers = [b for m in modules for b in m.buffers() if b.is_floating_point()]
+        # running means and variances only: other buffers (spectral norm's vectors) are alike already
+        layers = [bn for m in modules for bn in batch_norm_layers(m) if bn.track_running_stats]
+        buffers = [b for bn in layers for b in (bn.running_mean, bn.running_var)]
         if not buffers:
             return
         flat = torch.cat([b.reshape(-1) for b in buffers])  # one all-reduce for all of them
@@ -153,8 +162,8 @@ class ProcessGroup(World):
             b.copy_(part.view_as(b))
 
     def agree(self, *values: int) -> tuple[int, ...]:
-        t = torch.tensor([int(v) for v in values], dtype=torch.long, device=self.device)
-        self._all_reduce(t, dist.ReduceOp.MAX)
+        t = torch.tensor([int(v) for v in values], dtype=torch.long)  # on the CPU: no wait for the GPU
+        self._guarded(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.host_group)
         return tuple(t.tolist())
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,7 +173,7 @@ class ProcessGroup(World):
 
     def gather_object(self, obj: object) -> list[object]:
         out: list[object] = [None] * self.size
-        self._guarded(dist.all_gather_object, out, obj)
+        self._guarded(dist.all_gather_object, out, obj, group=self.host_group)
         return out
 
     def merge_guard(self, guard) -> str:
@@ -238,6 +247,8 @@ def start(
     if sync_bn and device.type != "cuda":
         sync_batch_norm(nn.Module(), device)  # raises: says why
     if not under_torchrun():
+        if sync_bn:
+            raise ValueError("--sync-batch-norm is for several processes: start the run with torchrun")
         return World(), device
     rank, size, local = (int(os.environ[k]) for k in TORCHRUN_ENV)
     if device.type == "cuda":
@@ -264,11 +275,12 @@ def start(
     return ProcessGroup(rank, size, local, backend, device, sync_bn), device
 
 
-def stop(world: World) -> None:
-    """Leave the process group at the end of a run: once every process has arrived (torch 2.4's gloo
-    can hang in ``destroy_process_group`` when another process has already left), or at once, without
-    waiting, after a collective failed (the others cannot answer; the process's exit cleans up)."""
-    if not isinstance(world, ProcessGroup) or not dist.is_initialized() or world.broken:
+def stop(world: World, together: bool = True) -> None:
+    """Leave the process group at the end of a run. ``together`` (an end every process reached):
+    once every process has arrived (torch 2.4's gloo can hang in ``destroy_process_group`` when
+    another process has already left). Otherwise (an error on this process, or a collective that
+    failed), at once: the others may never arrive, and the process's exit cleans up."""
+    if not isinstance(world, ProcessGroup) or not dist.is_initialized() or world.broken or not together:
         return
     world._guarded(dist.barrier)
     dist.destroy_process_group()

@@ -101,11 +101,12 @@ class Trainer:
         world: World | None = None,
     ) -> None:
         self.world = world = world if world is not None else World()
-        if config.batch_size % world.size or (compile and world.size > 1):
+        if config.batch_size % world.size:
             raise ValueError(
-                f"on {world.describe()} the batch size must be a multiple of {world.size} (got "
-                f"{config.batch_size}), and --compile is not supported"
+                f"a batch of {config.batch_size} does not split over {world.size}: choose a multiple"
             )
+        if compile and world.size > 1:
+            raise ValueError(f"compile=True (--compile) is not supported on {world.describe()}: drop it")
         self.resumed_world_size: int | None = None  # set by resume(): the processes that wrote it
         if isinstance(x_train, (tuple, list)):
             if len(x_train) != 2 or labels is not None:
@@ -126,7 +127,9 @@ class Trainer:
         self._check_labels(labels, len(x_train), G)
         # 2. placement and precision (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler on a GPU
         self.fast = (
-            fast if fast is not None else accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs)
+            fast
+            if fast is not None  # CUDA graphs replay one process's iteration only
+            else accel.choose(self.device, compile=compile, cuda_graphs=cuda_graphs and world.size == 1)
         )
         a, b = self.fast.device, self.device  # "cuda" and "cuda:0" agree; "cuda:0" and "cuda:1" do not
         if a.type != b.type or (a.index is not None and b.index is not None and a.index != b.index):
@@ -261,37 +264,41 @@ class Trainer:
         bar = tqdm(total=steps, initial=0, desc="train", unit="step", **({} if shown else {"disable": True}))
         # on several processes, torchrun passes a Ctrl-C on to processes that had it already: the
         # repeats are not a second, hard stop (torchrun kills a process that does not end in time)
+        alone = self.world.size == 1
+        stop = 0  # the signal the run stops on: on several processes, only one they all agreed on
         try:
-            with StopSignals(once=self.world.size == 1) as signals:
+            with StopSignals(once=alone) as signals:
                 while True:
                     with self._own_rng():  # a stretch of steps up to the next event
                         while True:
                             self._step()
                             bar.update(1)
-                            # every process ends, saves and stops at the same step
-                            end, due, caught = self.world.agree(
+                            # every process ends, saves and stops at the same step; a signal that
+                            # arrives during a collective stays pending for the next agreement
+                            end, due, stop = self.world.agree(
                                 budget.over(self.step),
                                 writing and self._checkpoint_due(),
                                 signals.caught or 0,
                             )
-                            signals.caught = caught or None
                             log = end or self.step % self.config.log_every == 0
                             due = due and not end
-                            if log or due or signals.caught:
+                            if log or due or stop:
                                 break
                     if log:
                         self._log(bar, callback, budget)
-                    if end or signals.caught:
+                        stop = stop or (alone and signals.caught) or 0  # one process: during a callback
+                    if end or stop:
                         break
                     if due:
                         self.save()
                 self._log(bar, None, budget)  # what is left of the window (after an interruption)
                 if writing:  # still under the signal guard: a signal now waits for this write
                     self.save()
+                stop = stop or (alone and signals.caught) or 0
         finally:
             bar.close()
-        if signals.caught:
-            raise TrainingInterrupted(signals.caught, self.step, self.last_checkpoint if writing else None)
+        if stop:
+            raise TrainingInterrupted(stop, self.step, self.last_checkpoint if writing else None)
         return self.history
 
     def _step(self) -> None:
@@ -362,6 +369,8 @@ class Trainer:
             rng["torch"] = rng["torch_ranks"][0]
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            if self.world.size > 1:
+                rng["cuda_ranks"] = self.world.gather_object(rng["cuda"])
         return {
             "model": self.config.model,
             "config": dataclasses.asdict(self.config),
@@ -403,30 +412,37 @@ class Trainer:
             ]
             opt.load_state_dict({**saved, "param_groups": groups})
         self.sampler.load_state_dict(state["sampler"])
-        self._rng_state = self._stream_of(state)
+        own = self._stream_of(state, "torch")
+        self._rng_state = (
+            own if own is not None else torch.Generator().manual_seed(self._new_stream(state)).get_state()
+        )
         z_state = state["rng"]["z"].cpu()
         if z_state.numel() == self.z_generator.get_state().numel():
             self.z_generator.set_state(z_state)
         else:  # written on another kind of device, whose generator differs: new codes from here on
             self.z_generator.manual_seed(self.config.seed + 1 + int(state["step"]))
         if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+            own = self._stream_of(state, "cuda")
+            if own is not None:
+                torch.cuda.set_rng_state(own, self.device)
+            else:
+                torch.cuda.manual_seed(self._new_stream(state))
         self.step = state["step"]
         self.history = History(list(state["history"]["step"]), dict(state["history"]["values"]))
         self.guard.reset()  # a checkpoint is a good state
         if self._graphs is not None:  # the optimisers hold new state tensors: capture again
             self._graphs = self._captured()
 
-    def _stream_of(self, state: dict[str, Any]) -> torch.Tensor:
-        """This process's random stream from a checkpoint: its own when the checkpoint has one for
-        its rank, rank 0's for one process, else a new one from the seed and step (a run resumed on
-        more processes than it was written by)."""
-        streams = state["rng"].get("torch_ranks", [state["rng"]["torch"]])
-        rank = self.world.rank
-        if rank < len(streams):
-            return streams[rank].cpu()
-        seed = self.world.stream_seed(self.config.seed) + state["step"]
-        return torch.Generator().manual_seed(seed).get_state()
+    def _stream_of(self, state: dict[str, Any], key: str) -> torch.Tensor | None:
+        """This process's random stream ``key`` ("torch", "cuda") from a checkpoint: its own when the
+        checkpoint has one for its rank (rank 0's is the one a single process writes), else ``None``
+        (a run resumed on more processes than it was written by)."""
+        streams = state["rng"].get(f"{key}_ranks", [state["rng"][key]])
+        return streams[self.world.rank].cpu() if self.world.rank < len(streams) else None
+
+    def _new_stream(self, state: dict[str, Any]) -> int:
+        """The seed of a new stream for a process the checkpoint has none for."""
+        return self.world.stream_seed(self.config.seed) + state["step"]
 
     def _scalers(self) -> dict[str, torch.amp.GradScaler]:
         return {

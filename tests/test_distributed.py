@@ -114,7 +114,7 @@ def test_sync_batch_norm_is_refused_on_the_cpu_with_the_reason():
 
 def test_batch_size_must_split_evenly():
     world = distributed.ProcessGroup(0, 3, 0, "gloo", torch.device("cpu"))
-    with pytest.raises(ValueError, match="multiple of 3"):
+    with pytest.raises(ValueError, match="does not split over 3"):
         from gan_tutorial.trainer import Trainer
 
         Trainer(dataclasses.replace(RECIPES["classic"], batch_size=16), tools.fake_images(), world=world)

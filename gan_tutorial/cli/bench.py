@@ -72,6 +72,10 @@ def _images_per_second(command: list[str]) -> float:
 def _processes(args: argparse.Namespace) -> int:
     """1 process x N threads against N processes x 1 thread, alternating, one fresh command each."""
     n = args.processes
+    if RECIPES[args.recipe].batch_size % n:
+        raise SystemExit(
+            f"recipe {args.recipe}'s batch of {RECIPES[args.recipe].batch_size} does not split over {n}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         train = ["train", "--recipe", args.recipe, "--data", args.data, "--steps", str(args.steps)]
         train += ["--no-judge", "--no-progress", "--device", "cpu"]

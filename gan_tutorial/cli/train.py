@@ -35,7 +35,7 @@ import torch
 from .. import distributed, models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import OPTIMIZERS, RECIPES, RESUMABLE_FIELDS, TrainConfig
-from ..data import load_mnist
+from ..data import ensure_mnist, load_mnist
 from ..interrupt import TrainingInterrupted
 from ..losses import LOSSES
 from ..metrics.conditional import balanced_labels, obedience
@@ -199,10 +199,24 @@ def _conditional(args: argparse.Namespace, given: dict[str, Any], parser: argpar
         return False  # an unknown model is reported where the trainer is built
 
 
-def _training_data(args: argparse.Namespace, conditional: bool) -> Any:
+def _training_data(args: argparse.Namespace, conditional: bool, world: distributed.World) -> Any:
     """MNIST in [-1, 1] (with its labels for a conditional model), or ``--data fake``'s 512 random
-    images, which check the plumbing, not the result."""
+    images, which check the plumbing, not the result. On several processes rank 0 alone fetches
+    or unpacks the files, and the others wait for it."""
     if args.data == "mnist":
+        if world.size > 1:
+            failed = 0
+            if world.main:
+                try:
+                    ensure_mnist()
+                except Exception:
+                    world.agree(1)  # the others stop too; this process says why
+                    raise
+            (failed,) = world.agree(failed)
+            if failed:
+                raise SystemExit(
+                    f"process {world.rank}: process 0 could not read MNIST (its message says why)"
+                )
         return load_mnist(train=True, labels=conditional)
     x_train = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     return (x_train, torch.arange(512) % 10) if conditional else x_train
@@ -219,7 +233,7 @@ def _build(
     }
     if args.model_arg:
         given["model_args"] = dict(args.model_arg)
-    x_train = _training_data(args, _conditional(args, given, parser))
+    x_train = _training_data(args, _conditional(args, given, parser), world)
     graphs = not args.no_cuda_graphs
     try:
         if args.resume is not None:
@@ -320,8 +334,9 @@ def _resumed_note(trainer: Trainer) -> str | None:
         f"note: this run was written by {before} process(es) and continues on {now}: the same batches "
         f"and codes in the same order; each batch norm now sees {b // now} rows instead of {b // before}, "
         "the sums are added up in another order (float rounding), and each process's noise stream "
-        "(dropout, instance noise, the penalty's interpolation) is "
-        + ("rank 0's alone" if now < before else "new for the processes it had not")
+        "(dropout, instance noise, the penalty's interpolation) continues on the first "
+        f"{min(before, now)} and "
+        + ("is dropped for the others" if now < before else "starts anew on the others")
     )
 
 
@@ -341,8 +356,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if (note := _resumed_note(trainer)) is not None:
                 print(note, flush=True)
         status = _train(trainer, args)
-    finally:
-        distributed.stop(world)
+    except BaseException:  # an error on this process alone: the others may never arrive at the end
+        distributed.stop(world, together=False)
+        raise
+    distributed.stop(world)
     if status == 0 and world.main and not args.no_judge and args.data == "mnist":
         _judge(trainer, device, args.reference)
     return status
