@@ -334,10 +334,17 @@ def _resumed_note(trainer: Trainer) -> str | None:
         f"note: this run was written by {before} process(es) and continues on {now}: the same batches "
         f"and codes in the same order; each batch norm now sees {b // now} rows instead of {b // before}, "
         "the sums are added up in another order (float rounding), and each process's noise stream "
-        "(dropout, instance noise, the penalty's interpolation) continues on the first "
-        f"{min(before, now)} and "
-        + ("is dropped for the others" if now < before else "starts anew on the others")
+        f"(dropout, instance noise, the penalty's interpolation) continues on {_ranks(min(before, now))}, "
+        + (
+            f"and those of the other {before - now} end"
+            if now < before
+            else f"and the other {now - before} start new ones"
+        )
     )
+
+
+def _ranks(n: int) -> str:
+    return "process 0" if n == 1 else f"processes 0 to {n - 1}"
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
