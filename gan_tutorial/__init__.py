@@ -34,6 +34,8 @@ one sitting; a subpackage's own docstring maps its modules.
 * ``bugs/``      - a gallery of GAN bugs that look like bad luck, each step beside its fix (chapter 6)
 * ``doctor/``    - the checks that name a bug from a run's monitors, models and data (chapter 6)
 * ``vae``        - a VAE on the DCGAN's networks, its ELBO term by term (chapter 7)
+* ``augment``    - differentiable augmentation for little data: DiffAugment's transforms and
+  ADA's controller of their probability (chapter 8)
 * ``exercises/`` - the checkers of every chapter's exercises
 * ``cli/``       - the command line: ``python -m gan_tutorial train|sample|evaluate|bench``
 

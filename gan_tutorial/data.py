@@ -165,6 +165,30 @@ def load_mnist(
     return x
 
 
+def balanced_subset(labels: torch.Tensor, n: int, seed: int, classes: int = 10) -> torch.Tensor:
+    """Sorted indices of ``n`` images, ``n // classes`` of each class (the remainder spread over
+    classes the seed picks), chosen by ``seed``: a little-data run's training set (chapter 8).
+
+    Refuses fewer images than classes (a class would be missing), more than there are, and a class
+    with too few images for its share."""
+    labels = torch.as_tensor(labels)
+    if not classes <= n <= len(labels):
+        raise ValueError(
+            f"a class-balanced subset needs between {classes} (one image per class) and the "
+            f"{len(labels)} images there are, got {n}"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    share = torch.full((classes,), n // classes)
+    share[torch.randperm(classes, generator=gen)[: n % classes]] += 1
+    chosen = []
+    for c in range(classes):
+        rows = (labels == c).nonzero().flatten()
+        if len(rows) < share[c]:
+            raise ValueError(f"class {c} has {len(rows)} images, fewer than its share {int(share[c])}")
+        chosen.append(rows[torch.randperm(len(rows), generator=gen)[: share[c]]])
+    return torch.cat(chosen).sort().values
+
+
 def check_images(x: object, what: str = "images") -> None:
     """Raise ``ValueError`` unless ``x`` is a float tensor of MNIST images (N, 1, 28, 28) in [-1, 1],
     N >= 1, the shape and range of :func:`load_mnist` and of a Tanh generator; ``what`` names them
