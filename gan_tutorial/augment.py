@@ -21,6 +21,7 @@ images alone "leaks": G learns to draw the augmented digits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -126,7 +127,8 @@ class AdaptiveP:
     :meth:`observe` takes D's outputs (logits) on the real training images of a step; every
     ``interval`` steps :meth:`update` computes r_t = E[sign D(x_real)] over them and moves ``p`` by
     sign(r_t - target) * (images seen since the last update) / ``images_to_one``, clamped to [0, 1].
-    r_t near 1 means D is confidently positive on its training images: overfitting.
+    r_t near 1 means D is confidently positive on its training images: overfitting. The sums stay
+    on D's device between updates (no wait for the device at every step).
     """
 
     def __init__(
@@ -135,37 +137,37 @@ class AdaptiveP:
         if not 0 < target < 1 or interval < 1 or images_to_one < 1 or not 0 <= p <= 1:
             raise ValueError("need 0 < target < 1, interval >= 1, images_to_one >= 1 and 0 <= p <= 1")
         self.target, self.interval, self.images_to_one, self.p = target, interval, images_to_one, p
-        self._signs, self._count, self._steps = 0.0, 0, 0
+        self._sums: torch.Tensor | None = None  # (sum of signs, count) since the last update
+        self._steps = 0
         self.r_t: float | None = None
 
     def observe(self, real_logits: torch.Tensor) -> None:
-        self._signs += float(torch.sign(real_logits.detach()).sum())
-        self._count += real_logits.numel()
+        logits = real_logits.detach().float()
+        sums = torch.stack(
+            [torch.sign(logits).sum(), torch.tensor(float(logits.numel()), device=logits.device)]
+        )
+        self._sums = sums if self._sums is None else self._sums + sums
         self._steps += 1
 
-    def update(self) -> bool:
-        """Adjust ``p`` if ``interval`` steps have been observed; returns whether it did."""
-        if self._steps < self.interval:
+    def update(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> bool:
+        """Adjust ``p`` if ``interval`` steps have been observed; returns whether it did. ``reduce``
+        sums the (signs, count) pair over processes when several train one run."""
+        if self._steps < self.interval or self._sums is None:
             return False
-        self.r_t = self._signs / self._count
-        step = self._count / self.images_to_one
+        sums = reduce(self._sums) if reduce is not None else self._sums
+        signs, count = sums.tolist()
+        self.r_t = signs / count
+        step = count / self.images_to_one
         self.p = min(max(self.p + (1 if self.r_t > self.target else -1) * step, 0.0), 1.0)
-        self._signs, self._count, self._steps = 0.0, 0, 0
+        self._sums, self._steps = None, 0
         return True
 
-    def state_dict(self) -> dict[str, float | int | None]:
-        return {
-            "p": self.p,
-            "signs": self._signs,
-            "count": self._count,
-            "steps": self._steps,
-            "r_t": self.r_t,
-        }
+    def state_dict(self) -> dict[str, object]:
+        sums = [0.0, 0.0] if self._sums is None else self._sums.tolist()
+        return {"p": self.p, "signs": sums[0], "count": sums[1], "steps": self._steps, "r_t": self.r_t}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.p, self.r_t = float(state["p"]), state["r_t"]
-        self._signs, self._count, self._steps = (
-            float(state["signs"]),
-            int(state["count"]),
-            int(state["steps"]),
-        )
+    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
+        self.p, self.r_t, self._steps = float(state["p"]), state["r_t"], int(state["steps"])
+        self._sums = torch.tensor([float(state["signs"]), float(state["count"])], device=device)
+        if not self._steps:
+            self._sums = None

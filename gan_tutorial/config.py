@@ -21,6 +21,8 @@ from .losses import get_loss
 
 #: The optimisers a run may use (both players use the same kind; betas are Adam's only).
 OPTIMIZERS = ("adam", "rmsprop")
+#: The augmentations of the images D sees (chapter 8, :mod:`gan_tutorial.augment`).
+AUGMENTS = ("none", "diffaugment", "ada")
 
 
 @dataclass
@@ -71,6 +73,21 @@ class TrainConfig:
     instance_noise: float = field(
         default=0.0, metadata={"help": "std of Gaussian noise on every image D sees, constant over the run"}
     )
+    augment: str = field(
+        default="none",
+        metadata={"help": "augment every image D sees: none, diffaugment (always) or ada (p steered by r_t)"},
+    )
+    ada_target: float = field(default=0.6, metadata={"help": "ADA's target for r_t = E[sign D(x_real)]"})
+    ada_images: int = field(
+        default=20_000,
+        metadata={
+            "help": "images over which ADA's p can go from 0 to 1 (the paper's 500,000 suits far longer runs)"
+        },
+    )
+    subset: int = field(
+        default=0,
+        metadata={"help": "train on a class-balanced subset of N images chosen by the seed (0: all)"},
+    )
     optimizer: str = field(default="adam", metadata={"help": "adam or rmsprop (WGAN's), for both players"})
     k: int = field(default=1, metadata={"help": "D steps per G step"})
     seed: int = field(default=0, metadata={"help": "seed of the weights, batches, codes and dropout"})
@@ -116,6 +133,17 @@ class TrainConfig:
         if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
             raise ValueError(f"Adam's betas must be in [0, 1), got beta1={self.beta1}, beta2={self.beta2}")
 
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"unknown augment {self.augment!r}; choose one of {', '.join(AUGMENTS)}")
+        if not 0 < self.ada_target < 1 or self.ada_images < 1:
+            raise ValueError(
+                f"ada_target must be in (0, 1) and ada_images >= 1, "
+                f"got {self.ada_target} and {self.ada_images}"
+            )
+        if self.subset != 0 and self.subset < 10:
+            raise ValueError(
+                f"subset must be 0 (all images) or at least 10 (one per digit), got {self.subset}"
+            )
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
             raise ValueError(
                 "checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got "

@@ -109,6 +109,13 @@ class World:
         a single process) continues the stream the models' seed left."""
         return None
 
+    def own_stream(self, rng: dict, key: str) -> torch.Tensor | None:
+        """This process's random stream ``key`` ("torch", "cuda") from a checkpoint's ``rng``: its own
+        when the checkpoint has one for its rank (rank 0's is the one a single process writes), else
+        ``None`` (a run resumed on more processes than it was written by)."""
+        streams = rng.get(f"{key}_ranks", [rng[key]])
+        return streams[self.rank].cpu() if self.rank < len(streams) else None
+
 
 class ProcessGroup(World):
     """Process ``rank`` of ``size``, in the process group :func:`start` joined."""

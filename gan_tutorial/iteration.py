@@ -15,6 +15,9 @@ the later chapters add:
 * WGAN's weight clipping, one-sided label smoothing and instance noise (chapter 6);
 * labels for a conditional pair (chapter 7), ``k`` D updates per G update, and the moving
   average of G (:class:`gan_tutorial.average.EMA`);
+* augmentation of every image D sees, real and fake, in D's update and G's (chapter 8,
+  :mod:`gan_tutorial.augment`): DiffAugment, or ADA with its probability steered by D's outputs on
+  the real images;
 * several processes (:mod:`gan_tutorial.distributed`): G and D run forward through their DDP
   wrappers, except D in G's update (its gradients there are not needed, so they start no
   all-reduce), and the batch norms' statistics are averaged before the moving average moves.
@@ -34,6 +37,7 @@ import torch
 from torch import nn
 
 from .accel import FastPath
+from .augment import AdaptiveP, Augment
 from .average import EMA
 from .config import TrainConfig
 from .distributed import World
@@ -126,6 +130,21 @@ class Iteration:
             )
         self.scaler_G, self.scaler_D = self.fast.scaler(), self.fast.scaler()  # None unless fp16
         self.joint = not has_batch_norm(D)
+        # chapter 8: fresh random transforms on every batch D sees; ADA steers their probability
+        self.ada = (
+            AdaptiveP(config.ada_target, images_to_one=config.ada_images) if config.augment == "ada" else None
+        )
+        self.augment = None if config.augment == "none" else Augment(p=0.0 if self.ada else 1.0)
+        self.augment_fake = self.augment  # None augments the real images alone: the leak chapter 8 shows
+
+    def _augmented(self, x: torch.Tensor, fake: bool) -> torch.Tensor:
+        """``x`` through the run's augmentation (fakes through ``augment_fake``), or ``x``."""
+        augment = self.augment_fake if fake else self.augment
+        if augment is None:
+            return x
+        if self.ada is not None:
+            augment.p = self.ada.p
+        return augment(x)
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` plus instance noise (Sonderby et al. 2016) of the config's standard deviation, or ``x``."""
@@ -170,7 +189,8 @@ class Iteration:
         and each penalty under its name. ``r1`` and ``r2`` are this update's weights (the trainer's
         lazy schedule sets them); the gradient penalty's weight is the config's."""
         cfg, fast, gp = self.config, self.fast, self.config.penalty
-        x_real, x_fake = self._noisy(fast.images(x_real)), self._noisy(fast.images(x_fake.detach()))
+        x_real = self._noisy(fast.images(self._augmented(x_real, fake=False)))
+        x_fake = self._noisy(fast.images(self._augmented(x_fake.detach(), fake=True)))
         if r1:
             x_real = x_real.detach().requires_grad_(True)  # D's gradient at the real images
         if r2:
@@ -182,6 +202,8 @@ class Iteration:
         with fast.autocast(), self._eager(bool(r1 or r2 or gp)):
             outs = [out.float() for out in self._scores(parts, y, self.D_run)]  # losses in float32
         real_out, fake_out = outs[0], outs[1]
+        if self.ada is not None:
+            self.ada.observe(real_out)
         if cfg.label_smoothing:
             loss_D = d_loss_bce_smoothed(real_out, fake_out, cfg.label_smoothing)
         else:
@@ -203,6 +225,9 @@ class Iteration:
                     p.clamp_(-cfg.clip, cfg.clip)
         d_real, d_fake = mean_output(real_out, self.loss), mean_output(fake_out, self.loss)
         stats = {"loss_D": loss_D.detach(), "d_real": d_real, "d_fake": d_fake, "grad_D": grad}
+        if self.augment is not None:  # the overfitting signal r_t = E[sign D(x_real)], and ADA's p
+            stats["r_t"] = torch.sign(real_out.detach()).mean()
+            stats.update({"p": torch.tensor(self.ada.p)} if self.ada is not None else {})
         return {**stats, **{name: penalty.detach() for name, penalty in penalties.items()}}
 
     def g_update(self, x_fake: torch.Tensor, x_real: torch.Tensor, y: torch.Tensor | None = None) -> Stats:
@@ -214,9 +239,9 @@ class Iteration:
         self.opt_G.zero_grad(set_to_none=True)
         with frozen(self.D):  # gradients flow through D to G, but D's own are not needed
             with fast.autocast():
-                fake_in = self._noisy(fast.images(x_fake))
+                fake_in = self._noisy(fast.images(self._augmented(x_fake, fake=True)))
                 if loss.relativistic:
-                    real = self._noisy(fast.images(x_real).detach())
+                    real = self._noisy(fast.images(self._augmented(x_real, fake=False)).detach())
                     real_out, fake_out = self._scores([real, fake_in], y, self.D)
                     real_out = real_out.float()
                 else:
@@ -246,6 +271,8 @@ class Iteration:
             stats = self.d_update(x_real[i], x_fake, y[i], r1=cfg.r1 * lazy, r2=cfg.r2 * lazy)
         stats.update(self.g_update(x_fake, x_real[-1], y[-1]))
         self.world.sync_buffers(self.G, self.D)  # every process's batch-norm statistics alike
+        if self.ada is not None:  # every 4 iterations, r_t over all processes' real images moves p
+            self.ada.update(lambda sums: self.world.mean(sums) * self.world.size)
         if self.ema is not None:
             self.ema.update(self.G, step)
         return stats

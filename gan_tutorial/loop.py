@@ -13,28 +13,39 @@ from collections.abc import Iterator
 
 import torch
 
+from .config import TrainConfig
 from .distributed import World
 from .updates import MONITORS
 
+#: Logged too when an iteration reports them: the overfitting signal r_t = E[sign D(x_real)] and
+#: ADA's probability p (chapter 8, runs that augment).
+EXTRAS = ("r_t", "p")
+
 
 class Window:
-    """The logging window: running sums of the monitors in fixed device tensors, updated in
-    place (so a CUDA graph can update them too) and read back only when the trainer logs."""
+    """The logging window: running sums of the monitors (and of the :data:`EXTRAS` an iteration
+    reports) in fixed device tensors, updated in place (so a CUDA graph can update them too) and
+    read back only when the trainer logs."""
 
     def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.sums = {key: torch.zeros((), device=device) for key in MONITORS}
         self.count = 0  # iterations in the sums (counted on the host by the trainer's loop)
 
     def add(self, stats: dict[str, torch.Tensor]) -> None:
         for key in MONITORS:
             self.sums[key].add_(stats[key])
+        for key in EXTRAS:
+            if key in stats:
+                self.sums.setdefault(key, torch.zeros((), device=self.device)).add_(stats[key])
 
     def means(self, world: World | None = None) -> dict[str, float]:
         """The monitors' means over the window (and over ``world``'s processes: the whole batch's,
         each process having the same number of rows), read back in one transfer."""
-        sums = torch.stack([self.sums[k] for k in MONITORS])
+        keys = list(self.sums)
+        sums = torch.stack([self.sums[k] for k in keys])
         means = ((world.mean(sums) if world is not None else sums) / self.count).tolist()
-        return dict(zip(MONITORS, means, strict=True))
+        return dict(zip(keys, means, strict=True))
 
     def reset(self) -> None:
         for value in self.sums.values():
@@ -66,3 +77,11 @@ class Budget:
             yield
         finally:
             self.paused_for += time.perf_counter() - t0
+
+
+def lazy_factor(config: TrainConfig, step: int) -> float:
+    """The factor on R1's and R2's weights for ``step``'s D update: ``r1_every`` on every
+    ``r1_every``-th step, 0 on the others ("lazy regularisation", Karras et al. 2020). For
+    plain SGD that is the same pull on average; Adam divides each step by a running scale of
+    the gradients, so with Adam it is only close to it (chapter 4)."""
+    return float(config.r1_every) if (config.r1 or config.r2) and step % config.r1_every == 0 else 0.0

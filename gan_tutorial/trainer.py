@@ -38,6 +38,10 @@ images with their labels, ``Trainer(config, (x, y))``: each batch of images come
 digits, the fakes of a step are asked for the same digits, and :meth:`Trainer.generate` takes
 the digits to draw.
 
+**Little data (chapter 8).** With ``subset`` the run trains on a class-balanced subset of the
+images chosen by its seed (give the labels to choose it), saved in the checkpoint; with
+``augment`` every image D sees is augmented (:mod:`gan_tutorial.augment`).
+
 **Several processes.** With a ``world`` from :func:`gan_tutorial.distributed.start` (under
 ``torchrun``), each process trains on its share of every batch and the processes agree on
 when to log, save and stop; only rank 0 writes the checkpoint and shows progress. The
@@ -61,11 +65,11 @@ from . import accel, latent, models, runtime
 from .average import EMA, recalibrate_batch_norm
 from .checkpoint import CheckpointError, config_of, load_checkpoint, load_module_state, save_checkpoint
 from .config import TrainConfig, build_models, check_changes
-from .data import BatchSampler, check_images
+from .data import BatchSampler, balanced_subset, check_images
 from .distributed import World
 from .interrupt import StopSignals, TrainingInterrupted
 from .iteration import CapturedIteration, Iteration, build_optimizers
-from .loop import Budget, Window
+from .loop import Budget, Window, lazy_factor
 from .updates import MONITORS, DivergenceGuard, History
 
 #: An optimiser's implementation flags: how this device runs it, not part of a run's state.
@@ -124,7 +128,10 @@ class Trainer:
             if torch.device(device).type == "cuda":
                 torch.cuda.manual_seed(stream)
         self.conditional = models.is_conditional(G)
-        self._check_labels(labels, len(x_train), G)
+        self.subset: torch.Tensor | None = None  # the images' indices, with config.subset (chapter 8)
+        if config.subset:
+            x_train, labels = self._subset(x_train, labels)
+        models.check_training_labels(config.model, getattr(G, "num_classes", None), labels, len(x_train))
         # 2. placement and precision (accel.choose): fp32 on the CPU; bf16 or fp16 + GradScaler on a GPU
         self.fast = (
             fast
@@ -158,25 +165,25 @@ class Trainer:
         self._last_save = time.monotonic()
         self._graphs = self._captured()
 
-    def _check_labels(self, labels: torch.Tensor | None, n: int, G: torch.nn.Module) -> None:
-        """Labels exactly when the model is conditional, one digit per image."""
-        if self.conditional and labels is None:
+    def _subset(
+        self, x: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The config's class-balanced subset of ``x`` (:func:`data.balanced_subset`, by the seed), and
+        its labels if the model is conditional."""
+        if labels is None:
             raise ValueError(
-                f"model {self.config.model!r} is conditional and trains on images with their labels: give "
+                f"subset={self.config.subset} takes as many images of each digit: give the labels too, "
                 "Trainer(config, (x, y)), e.g. data.load_mnist(labels=True)"
             )
-        if not self.conditional and labels is not None:
-            raise ValueError(
-                f"model {self.config.model!r} is unconditional and takes no labels: pass the images alone, "
-                "or choose a conditional model (cgan-concat, cgan-projection)"
-            )
-        if labels is not None:
-            models.check_labels(labels, n, G.num_classes, "training labels")
+        models.check_labels(labels, len(x), models.NUM_CLASSES, "training labels")
+        self.subset = balanced_subset(labels, self.config.subset, self.config.seed)
+        return x[self.subset], labels[self.subset] if self.conditional else None
 
     def _captured(self) -> CapturedIteration | None:
         """The iteration as CUDA graphs where the fast path replays them; ``None`` keeps it eager (a
         warm-up's decay changes every step, which a captured graph cannot: those runs stay eager)."""
-        if not self.fast.cuda_graph or self.config.ema_warmup or self.world.size > 1:
+        cfg = self.config  # an augmentation draws on the host at every step: those runs stay eager too
+        if not self.fast.cuda_graph or cfg.ema_warmup or cfg.augment != "none" or self.world.size > 1:
             return None
         return CapturedIteration(self.iteration, self.sampler, self.z_generator, self._record)
 
@@ -304,7 +311,7 @@ class Trainer:
     def _step(self) -> None:
         """One iteration, with its statistics added to the window and shown to the guard."""
         self.step += 1
-        lazy = self._lazy_factor()
+        lazy = lazy_factor(self.config, self.step)
         if self._graphs is not None:  # replay the captured iteration (eager until captured)
             self._graphs.step(lazy, self.step)
         else:
@@ -351,14 +358,6 @@ class Trainer:
             finally:
                 self._rng_state = torch.get_rng_state()
 
-    def _lazy_factor(self) -> float:
-        """The factor on R1's and R2's weights for this step's D update: ``r1_every`` on every
-        ``r1_every``-th step, 0 on the others ("lazy regularisation", Karras et al. 2020). For
-        plain SGD that is the same pull on average; Adam divides each step by a running scale of
-        the gradients, so with Adam it is only close to it (chapter 4)."""
-        cfg = self.config
-        return float(cfg.r1_every) if (cfg.r1 or cfg.r2) and self.step % cfg.r1_every == 0 else 0.0
-
     # -- checkpoints ----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -386,6 +385,8 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "rng": rng,
             "history": {"step": list(self.history.step), "values": dict(self.history.values)},
+            **({"subset": self.subset} if self.subset is not None else {}),
+            **({"ada": self.iteration.ada.state_dict()} if self.iteration.ada is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -411,38 +412,34 @@ class Trainer:
                 for g, own in zip(saved["param_groups"], opt.param_groups, strict=True)
             ]
             opt.load_state_dict({**saved, "param_groups": groups})
+        if self.subset is not None and not torch.equal(state.get("subset", torch.tensor([])), self.subset):
+            raise CheckpointError(
+                "the checkpoint was trained on another subset of images than this data gives for its "
+                f"subset={self.config.subset} and seed={self.config.seed}: resume it on the data it "
+                "was written with"
+            )
+        if self.iteration.ada is not None:
+            self.iteration.ada.load_state_dict(state["ada"], self.device)
         self.sampler.load_state_dict(state["sampler"])
-        own = self._stream_of(state, "torch")
-        self._rng_state = (
-            own if own is not None else torch.Generator().manual_seed(self._new_stream(state)).get_state()
-        )
+        new = (self.world.stream_seed(self.config.seed) or 0) + state["step"]  # for a process without one
+        own = self.world.own_stream(state["rng"], "torch")
+        self._rng_state = own if own is not None else torch.Generator().manual_seed(new).get_state()
         z_state = state["rng"]["z"].cpu()
         if z_state.numel() == self.z_generator.get_state().numel():
             self.z_generator.set_state(z_state)
         else:  # written on another kind of device, whose generator differs: new codes from here on
             self.z_generator.manual_seed(self.config.seed + 1 + int(state["step"]))
         if "cuda" in state["rng"] and self.device.type == "cuda":
-            own = self._stream_of(state, "cuda")
+            own = self.world.own_stream(state["rng"], "cuda")
             if own is not None:
                 torch.cuda.set_rng_state(own, self.device)
             else:
-                torch.cuda.manual_seed(self._new_stream(state))
+                torch.cuda.manual_seed(new)
         self.step = state["step"]
         self.history = History(list(state["history"]["step"]), dict(state["history"]["values"]))
         self.guard.reset()  # a checkpoint is a good state
         if self._graphs is not None:  # the optimisers hold new state tensors: capture again
             self._graphs = self._captured()
-
-    def _stream_of(self, state: dict[str, Any], key: str) -> torch.Tensor | None:
-        """This process's random stream ``key`` ("torch", "cuda") from a checkpoint: its own when the
-        checkpoint has one for its rank (rank 0's is the one a single process writes), else ``None``
-        (a run resumed on more processes than it was written by)."""
-        streams = state["rng"].get(f"{key}_ranks", [state["rng"][key]])
-        return streams[self.world.rank].cpu() if self.world.rank < len(streams) else None
-
-    def _new_stream(self, state: dict[str, Any]) -> int:
-        """The seed of a new stream for a process the checkpoint has none for."""
-        return self.world.stream_seed(self.config.seed) + state["step"]
 
     def _scalers(self) -> dict[str, torch.amp.GradScaler]:
         return {

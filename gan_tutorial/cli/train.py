@@ -34,7 +34,7 @@ import torch
 
 from .. import distributed, models, runtime
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..config import OPTIMIZERS, RECIPES, RESUMABLE_FIELDS, TrainConfig
+from ..config import AUGMENTS, OPTIMIZERS, RECIPES, RESUMABLE_FIELDS, TrainConfig
 from ..data import ensure_mnist, load_mnist
 from ..interrupt import TrainingInterrupted
 from ..losses import LOSSES
@@ -102,7 +102,9 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> argparse.Argu
             continue
         if f.name == "model":
             kind = _model_name
-        choices = {"loss": sorted(LOSSES), "optimizer": list(OPTIMIZERS)}.get(f.name)
+        choices = {"loss": sorted(LOSSES), "optimizer": list(OPTIMIZERS), "augment": list(AUGMENTS)}.get(
+            f.name
+        )
         config.add_argument(
             flag(f.name), dest=f.name.lower(), type=kind, choices=choices, help=f.metadata["help"] + meta
         )
@@ -184,23 +186,28 @@ def _continue_hint(
     return f"; continue with: {_launcher(world)} train --resume {path}{budget}"
 
 
-def _conditional(args: argparse.Namespace, given: dict[str, Any], parser: argparse.ArgumentParser) -> bool:
-    """Whether the run's model takes labels (then MNIST is loaded with its labels)."""
+def _labelled(args: argparse.Namespace, given: dict[str, Any], parser: argparse.ArgumentParser) -> bool:
+    """Whether the run trains with the images' labels: a conditional model, or a subset (as many
+    images of each digit); then MNIST is loaded with its labels."""
     if args.resume is not None:
         try:
-            name = load_checkpoint(args.resume).get("model")
+            saved = load_checkpoint(args.resume)
         except CheckpointError as err:
             parser.error(str(err))
+        name, subset = saved.get("model"), saved.get("config", {}).get("subset", 0)
     else:
-        name = given.get("model", RECIPES[args.recipe or "classic"].model)
+        recipe = RECIPES[args.recipe or "classic"]
+        name, subset = given.get("model", recipe.model), given.get("subset", recipe.subset)
+    if subset:
+        return True
     try:
         return models.is_conditional(models.build(name)[0])
     except (ValueError, TypeError):
         return False  # an unknown model is reported where the trainer is built
 
 
-def _training_data(args: argparse.Namespace, conditional: bool, world: distributed.World) -> Any:
-    """MNIST in [-1, 1] (with its labels for a conditional model), or ``--data fake``'s 512 random
+def _training_data(args: argparse.Namespace, labelled: bool, world: distributed.World) -> Any:
+    """MNIST in [-1, 1] (with its labels for a conditional model or a subset), or ``--data fake``'s 512 random
     images, which check the plumbing, not the result. On several processes rank 0 alone fetches
     or unpacks the files, and the others wait for it."""
     if args.data == "mnist":
@@ -217,9 +224,9 @@ def _training_data(args: argparse.Namespace, conditional: bool, world: distribut
                 raise SystemExit(
                     f"process {world.rank}: process 0 could not read MNIST (its message says why)"
                 )
-        return load_mnist(train=True, labels=conditional)
+        return load_mnist(train=True, labels=labelled)
     x_train = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    return (x_train, torch.arange(512) % 10) if conditional else x_train
+    return (x_train, torch.arange(512) % 10) if labelled else x_train
 
 
 def _build(
@@ -233,7 +240,7 @@ def _build(
     }
     if args.model_arg:
         given["model_args"] = dict(args.model_arg)
-    x_train = _training_data(args, _conditional(args, given, parser), world)
+    x_train = _training_data(args, _labelled(args, given, parser), world)
     graphs = not args.no_cuda_graphs
     try:
         if args.resume is not None:

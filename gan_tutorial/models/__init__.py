@@ -30,6 +30,7 @@ from .conditional import (
     cgan_concat,
     cgan_projection,
     check_labels,
+    check_training_labels,
     is_conditional,
     label_planes,
 )
@@ -151,6 +152,7 @@ __all__ = [
     "cgan_concat",
     "cgan_projection",
     "check_labels",
+    "check_training_labels",
     "is_conditional",
     "label_planes",
     "DCGANDiscriminator",

@@ -55,6 +55,24 @@ def check_labels(
         )
 
 
+def check_training_labels(model: str, num_classes: int | None, labels: torch.Tensor | None, n: int) -> None:
+    """Training labels exactly when ``model`` is conditional (its G has ``num_classes``; ``None``:
+    unconditional), one class per image (the trainer's check, chapter 7)."""
+    conditional = num_classes is not None
+    if conditional and labels is None:
+        raise ValueError(
+            f"model {model!r} is conditional and trains on images with their labels: give "
+            "Trainer(config, (x, y)), e.g. data.load_mnist(labels=True)"
+        )
+    if not conditional and labels is not None:
+        raise ValueError(
+            f"model {model!r} is unconditional and takes no labels: pass the images alone, "
+            "or choose a conditional model (cgan-concat, cgan-projection)"
+        )
+    if labels is not None:
+        check_labels(labels, n, num_classes, "training labels")
+
+
 def label_planes(y: torch.Tensor, num_classes: int = NUM_CLASSES, size: int = 28) -> torch.Tensor:
     """The one-hot code of labels y (B,) as (B, num_classes, size, size) constant planes:
     plane k is all ones for images of class k and all zeros otherwise."""
