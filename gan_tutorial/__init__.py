@@ -22,7 +22,7 @@ one sitting; a subpackage's own docstring maps its modules.
 * ``iteration``  - one training iteration as the trainer runs it: chapter 1's updates with the
   fast path and the stabilisers around them, and its capture as a CUDA graph (chapters 3-7)
 * ``interrupt``  - Ctrl-C and SIGTERM deferred to the end of an iteration (chapter 3)
-* ``loop``       - the trainer's logging window and budget (chapter 3)
+* ``loop``       - the trainer's logging window, budget and lazy-penalty schedule (chapter 3)
 * ``distributed`` - one run on several processes under torchrun: shards, DDP wrappers, agreement
   (appendix A)
 * ``checkpoint`` - atomic checkpoints loaded with ``weights_only=True``; a run's G from one (chapter 3)

@@ -126,7 +126,8 @@ class AdaptiveP:
 
     :meth:`observe` takes D's outputs (logits) on the real training images of a step; every
     ``interval`` steps :meth:`update` computes r_t = E[sign D(x_real)] over them and moves ``p`` by
-    sign(r_t - target) * (images seen since the last update) / ``images_to_one``, clamped to [0, 1].
+    sign(r_t - target) * (images seen since the last update) / ``images_to_one`` (not at all when r_t
+    equals the target, as in the paper's code), clamped to [0, 1].
     r_t near 1 means D is confidently positive on its training images: overfitting. The sums stay
     on D's device between updates (no wait for the device at every step).
     """
@@ -158,7 +159,8 @@ class AdaptiveP:
         signs, count = sums.tolist()
         self.r_t = signs / count
         step = count / self.images_to_one
-        self.p = min(max(self.p + (1 if self.r_t > self.target else -1) * step, 0.0), 1.0)
+        direction = (self.r_t > self.target) - (self.r_t < self.target)  # sign(r_t - target), 0 at it
+        self.p = min(max(self.p + direction * step, 0.0), 1.0)
         self._sums, self._steps = None, 0
         return True
 

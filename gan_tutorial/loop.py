@@ -1,8 +1,10 @@
-"""The trainer's bookkeeping between iterations: the logging window and the budget.
+"""The trainer's bookkeeping between iterations: the logging window, the budget and the lazy
+penalties' schedule.
 
 :class:`Window` keeps running sums of the monitors on the device, read back only when the
 trainer logs (averaged over the processes of a run on several); :class:`Budget` ends a run
-after a number of steps and/or seconds, with a clock that stops while callbacks run.
+after a number of steps and/or seconds, with a clock that stops while callbacks run;
+:func:`lazy_factor` weights R1 and R2 on the steps that take them.
 """
 
 from __future__ import annotations
