@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told to (containers, Colab-like machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test unit test-browser test-widgets7 lint format book clean
+.PHONY: install lab test unit test-browser test-widgets7 site test-site lint format book clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ unit: $(STAMP)  ## unit tests only (seconds)
 # without one it says so and skips.
 test-browser: $(STAMP)  ## every chapter in JupyterLab and headless Chromium; screenshots in build/browser/
 	$(BIN)/python -m pytest tests/browser -rsxX
+
+# The notebooks as a static website, from their committed outputs: nothing runs, nothing is
+# fetched (Jupyter Book 1; sources in website/, generated ones in build/site-src/).
+site: $(STAMP)  ## every chapter as a web page in build/site/ (seconds; GitHub Pages publishes it)
+	$(BIN)/python website/build.py
+
+# Chromium as for test-browser; without one it says so and skips.
+test-site: site  ## every page of build/site/ in headless Chromium, offline; screenshots in build/site-screens/
+	$(BIN)/python -m pytest tests/site -rsxX
 
 # ipywidgets 7.7.1 (Colab's) in a folder of its own, put first on the path for one run.
 WIDGETS7 := build/widgets7
