@@ -4,7 +4,8 @@
 * ``ensemble``    - many toy nets in one module, trained at once as an ensemble (chapters 2 and 6);
 * ``mlp``         - the fully connected MNIST G and D (chapter 3);
 * ``dcgan``       - the convolutional MNIST G and D and their variants (chapter 4);
-* ``conditional`` - G(z, y) and D(x, y), asked for a digit (chapter 7).
+* ``conditional`` - G(z, y) and D(x, y), asked for a digit (chapter 7);
+* ``pix2pix``     - a U-Net G from image to image and a patch D (chapter 8; not in :data:`MODELS`).
 
 The trainer and the command line build a pair ``(G, D)`` by name from :data:`MODELS`, a
 read-only table: a chapter that wants a variant for one run passes the family's options
@@ -44,6 +45,7 @@ from .dcgan import (
     dcgan_no_bn,
 )
 from .mlp import MNIST_PIXELS, MLPDiscriminator, MLPGenerator, mlp_bn_gan, mlp_gan
+from .pix2pix import PatchDiscriminator, UNetGenerator, pix2pix
 from .toy import toy_mlp
 
 Factory = Callable[..., tuple[nn.Module, nn.Module]]
@@ -171,6 +173,9 @@ __all__ = [
     "mlp_bn_gan",
     "mlp_gan",
     "options",
+    "PatchDiscriminator",
+    "UNetGenerator",
+    "pix2pix",
     "resolve",
     "spectral_norm_",
     "toy_mlp",
