@@ -18,7 +18,7 @@ it.
 
 What it prints never depends on timings, the machine or quick mode: the notebooks compare it.
 The exercises live in one module per chapter, ``chapter0``, ``chapter1``, ``chapter2``,
-``chapter3``, ``chapter4``, ``chapter5``, ``chapter6`` and ``chapter7``; each registers its
+``chapter3``, ``chapter4``, ``chapter5``, ``chapter6``, ``chapter7`` and ``chapter8``; each registers its
 checkers with :func:`exercise`. ``_common`` holds what the checkers share (answers read as numbers or
 tensors, closeness with a message).
 """
@@ -36,7 +36,7 @@ import torch
 
 from ..runtime import isolated
 
-CHAPTERS = (0, 1, 2, 3, 4, 5, 6, 7)
+CHAPTERS = (0, 1, 2, 3, 4, 5, 6, 7, 8)
 
 
 class ExerciseError(AssertionError):
