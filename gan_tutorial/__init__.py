@@ -10,7 +10,7 @@ one sitting; a subpackage's own docstring maps its modules.
   relativistic) and the R1, R2 and gradient penalties, each formula written once (chapters 1, 2, 4, 6)
 * ``updates``    - one D update and one G update as chapter 1 writes them, Algorithm 1's loop, the
   monitors and the divergence guard (chapters 1 and 2)
-* ``models/``    - the networks, one module per chapter's family, built by name (chapters 1-4, 7)
+* ``models/``    - the networks, one module per chapter's family, built by name (chapters 1-4, 7, 8)
 * ``metrics/``   - mode coverage (2); the Frechet distance and the MNIST judge (3); the Inception
   Score, precision/recall/density/coverage, every metric beside its floor (5); obedience (7)
 * ``stats``      - the mean and spread of a metric over seeds or draws (chapters 3-7)
@@ -36,6 +36,10 @@ one sitting; a subpackage's own docstring maps its modules.
 * ``vae``        - a VAE on the DCGAN's networks, its ELBO term by term (chapter 7)
 * ``augment``    - differentiable augmentation for little data: DiffAugment's transforms and
   ADA's controller of their probability (chapter 8)
+* ``image2image`` - image to image with a conditional GAN (pix2pix): the half-masked digit task, the
+  pix2pix step and G's loss, sharpness, saturation and diversity per input (chapter 8)
+* ``anomaly``    - anomaly detection: f-AnoGAN's encoder and izi_f score, the autoencoder and
+  nearest-neighbour baselines, the AUROC (chapter 8)
 * ``exercises/`` - the checkers of every chapter's exercises
 * ``cli/``       - the command line: ``python -m gan_tutorial train|sample|evaluate|bench``
 
