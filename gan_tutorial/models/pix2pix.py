@@ -6,8 +6,11 @@ patch of an (input, output) pair. Neither is a z -> image model, so neither is i
   28 -> 14 -> 7 -> 3, a decoder back to 28, and skip connections that concatenate each encoder
   map to the decoder map of the same size, so that what the input already shows (the upper half
   of a digit) need not squeeze through the 3 x 3 bottleneck. There is no z: as in pix2pix, the
-  only noise is dropout in the decoder, kept on at test time when samples are asked for. No
-  normalisation layer, so ``train()`` and ``eval()`` differ in dropout only.
+  only noise is dropout in the decoder, kept on at test time when samples are asked for. Batch
+  norm follows every convolution but the first, the innermost and the last, as in the paper's
+  U-Net; pix2pix samples in ``train()`` mode, so at test time it too normalises with the test
+  batch's statistics. Without it the decoder's activations grow unchecked and L1 saturates the
+  Tanh at -1 (a blank lower half) within the first hundred steps, where no gradient gets through.
 * :class:`PatchDiscriminator`: the conditioning image and a candidate output, concatenated as
   channels, -> (B, 1, 7, 7) logits, one per overlapping 18 x 18 patch (the receptive field of
   two 4 x 4 stride-2 convolutions and one 3 x 3 convolution: 1 + 3 + 3 x 2 + 2 x 4 = 18 pixels).
@@ -32,10 +35,11 @@ class UNetGenerator(nn.Module):
     """U-Net G: a conditioning image (B, in_channels, 28, 28) -> an image (B, 1, 28, 28) in [-1, 1].
 
     * ``down1`` ``Conv2d(in, ngf, 4, 2, 1)``: 28 -> 14, LeakyReLU(0.2);
-    * ``down2`` ``Conv2d(ngf, 2 ngf, 4, 2, 1)``: 14 -> 7, LeakyReLU(0.2);
+    * ``down2`` ``Conv2d(ngf, 2 ngf, 4, 2, 1)``: 14 -> 7, BatchNorm, LeakyReLU(0.2);
     * ``down3`` ``Conv2d(2 ngf, 4 ngf, 3, 2, 0)``: 7 -> 3, ReLU (the bottleneck);
-    * ``up3`` ``ConvTranspose2d(4 ngf, 2 ngf, 3, 2, 0)``: 3 -> 7, Dropout, ReLU;
-    * ``up2`` on [up3, down2] (skip): ``ConvTranspose2d(4 ngf, ngf, 4, 2, 1)``: 7 -> 14, Dropout, ReLU;
+    * ``up3`` ``ConvTranspose2d(4 ngf, 2 ngf, 3, 2, 0)``: 3 -> 7, BatchNorm, Dropout, ReLU;
+    * ``up2`` on [up3, down2] (skip): ``ConvTranspose2d(4 ngf, ngf, 4, 2, 1)``: 7 -> 14, BatchNorm,
+      Dropout, ReLU;
     * ``up1`` on [up2, down1] (skip): ``ConvTranspose2d(2 ngf, 1, 4, 2, 1)``: 14 -> 28, Tanh.
 
     ``dropout`` (0.5 by default, 0 for a deterministic G) is the noise source. Weights start
@@ -54,10 +58,16 @@ class UNetGenerator(nn.Module):
         self.down1 = nn.Sequential(
             nn.Conv2d(in_channels, ngf, 4, 2, 1), nn.LeakyReLU(0.2)
         )  # (B, ngf, 14, 14)
-        self.down2 = nn.Sequential(nn.Conv2d(ngf, 2 * ngf, 4, 2, 1), nn.LeakyReLU(0.2))  # (B, 2ngf, 7, 7)
+        self.down2 = nn.Sequential(
+            nn.Conv2d(ngf, 2 * ngf, 4, 2, 1), nn.BatchNorm2d(2 * ngf), nn.LeakyReLU(0.2)
+        )  # (B, 2ngf, 7, 7)
         self.down3 = nn.Sequential(nn.Conv2d(2 * ngf, 4 * ngf, 3, 2, 0), nn.ReLU())  # (B, 4ngf, 3, 3)
-        self.up3 = nn.Sequential(nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, 2, 0), *drop, nn.ReLU())  # 7 x 7
-        self.up2 = nn.Sequential(nn.ConvTranspose2d(4 * ngf, ngf, 4, 2, 1), *drop, nn.ReLU())  # 14 x 14
+        self.up3 = nn.Sequential(
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, 2, 0), nn.BatchNorm2d(2 * ngf), *drop, nn.ReLU()
+        )  # (B, 2ngf, 7, 7)
+        self.up2 = nn.Sequential(
+            nn.ConvTranspose2d(4 * ngf, ngf, 4, 2, 1), nn.BatchNorm2d(ngf), *drop, nn.ReLU()
+        )  # (B, ngf, 14, 14)
         self.up1 = nn.Sequential(nn.ConvTranspose2d(2 * ngf, 1, 4, 2, 1), nn.Tanh())  # (B, 1, 28, 28)
         dcgan_init_(self)
 
