@@ -139,7 +139,10 @@ def check_train_l1(answer) -> str:
         torch.tensor(mean_out), torch.tensor(-1.0), f"the mean of G's outputs after {_STEPS} steps",
         hint + "; with an L1 loss they settle at the targets' median, -1", atol=0.1,
     )  # fmt: skip
-    return "L1 learns the median of what an input can become, -1 here: one of its answers, not the grey mean"
+    return (
+        f"G's outputs average {mean_out:.2f}: L1 learns the median of what an input can become, -1 here, "
+        "one of its answers, not the grey mean -0.4"
+    )
 
 
 # -- 8.5 ----------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ patch of an (input, output) pair. Neither is a z -> image model, so neither is i
   only noise is dropout in the decoder, kept on at test time when samples are asked for. Batch
   norm follows every convolution but the first, the innermost and the last, as in the paper's
   U-Net; pix2pix samples in ``train()`` mode, so at test time it too normalises with the test
-  batch's statistics. Without it the decoder's activations grow unchecked and L1 saturates the
-  Tanh at -1 (a blank lower half) within the first hundred steps, where no gradient gets through.
+  batch's statistics. Without batch norm the decoder's activations grow unchecked and L1 saturates the
+  Tanh at -1 (a blank lower half), where no gradient gets through (tested).
 * :class:`PatchDiscriminator`: the conditioning image and a candidate output, concatenated as
   channels, -> (B, 1, 7, 7) logits, one per overlapping 18 x 18 patch (the receptive field of
   two 4 x 4 stride-2 convolutions and one 3 x 3 convolution: 1 + 3 + 3 x 2 + 2 x 4 = 18 pixels).
