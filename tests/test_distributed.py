@@ -54,8 +54,21 @@ def test_one_iteration_equals_one_process_on_the_whole_batch(two_processes, case
         got = two_processes[rank][case]
         close(got["grad_D"], one["grad_D"], f"{case} rank {rank} grad of D")
         close(got["grad_G"], one["grad_G"], f"{case} rank {rank} grad of G")
-        weights = {n: t for n, t in got["D"].items() if "running" not in n and "num_batches" not in n}
-        close(weights, {n: one["D"][n] for n in weights}, f"{case} rank {rank} D", atol=1e-5)
+        # D's weights after its step, where the step is decided by the gradient: Adam's first step is
+        # lr * g / (|g| + eps), and where |g| is near eps (1e-8) float noise in g, well within the
+        # tolerance above, moves the weight by a visible part of lr (seen: 1e-5 at lr 2e-3, 1 of 36,864)
+        decided = {n: one["grad_D"][n].abs() > 1e-6 for n in one["grad_D"]}
+        names = [n for n in got["D"] if "running" not in n and "num_batches" not in n]
+        assert set(names) == set(decided)
+        names = [n for n in names if decided[n].any()]
+        compared = sum(int(decided[n].sum()) for n in names) / sum(m.numel() for m in decided.values())
+        assert compared > 0.75, f"{case}: only {compared:.0%} of D's weights had a gradient to compare"
+        close(
+            {n: got["D"][n][decided[n]] for n in names},
+            {n: one["D"][n][decided[n]] for n in names},
+            f"{case} rank {rank} D",
+            atol=1e-5,
+        )
 
 
 def test_both_processes_hold_identical_weights(two_processes):
