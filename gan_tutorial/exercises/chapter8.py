@@ -101,8 +101,9 @@ def train_l1(G: nn.Module, x_cond: torch.Tensor, x_real: torch.Tensor, steps: in
 
 
 #: 8.4's targets: -1 with probability 0.7, +1 with probability 0.3, whatever the input. The
-#: median is -1; the mean, where an L2 regression lands, is -0.4.
+#: median is -1; the mean, where an L2 regression lands, is 0.3 - 0.7 = -0.4.
 _P_INK, _STEPS = 0.3, 300
+_MEAN = 2 * _P_INK - 1
 
 
 @exercise("8.4", "train_l1", train_l1)
@@ -129,9 +130,9 @@ def check_train_l1(answer) -> str:
     with torch.no_grad():
         out = returned(x_new)  # (100, 6) for inputs G never saw
     mean_out = float(out.mean())
-    if abs(mean_out - (2 * _P_INK - 1)) < 0.15:
+    if abs(mean_out - _MEAN) < 0.15:
         raise ExerciseError(
-            f"G's outputs average {mean_out:.2f}, the mean of the targets (-0.4): that is where an L2 "
+            f"G's outputs average {mean_out:.2f}, the mean of the targets ({_MEAN:.1f}): that is where an L2 "
             "(squared) loss leads",
             hint,
         )
@@ -141,7 +142,7 @@ def check_train_l1(answer) -> str:
     )  # fmt: skip
     return (
         f"G's outputs average {mean_out:.2f}: L1 learns the median of what an input can become, -1 here, "
-        "one of its answers, not the grey mean -0.4"
+        f"one of its answers, not the grey mean {_MEAN:.1f}"
     )
 
 
